@@ -1,0 +1,20 @@
+// Env: everything the runtime may use from the world, passed explicitly (as leveldb's Options::env), never through
+// globals. Two simulations can run in one process, and a test can wrap any single member to inject a fault.
+#pragma once
+
+#include "runtime/seam/broker_client.h"
+#include "runtime/seam/clock.h"
+#include "runtime/seam/random.h"
+
+namespace mephisto {
+
+// Non-owning: whoever builds the Env (the simulator's process, or the production main) owns the parts and keeps
+// them alive for as long as the Env is used.
+struct Env {
+  Clock* clock = nullptr;
+  Scheduler* scheduler = nullptr;
+  Random* random = nullptr;
+  BrokerClient* broker = nullptr;
+};
+
+}  // namespace mephisto
