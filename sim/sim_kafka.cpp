@@ -28,7 +28,12 @@ struct SimKafka::Impl {
 };
 
 SimKafka::SimKafka(Executor& executor, const SimKafkaConfig& config)
-    : impl_(std::make_unique<Impl>(executor, config)) {}
+    : impl_(std::make_unique<Impl>(executor, config)) {
+  // Broker-to-broker traffic (replica fetches, transaction markers) obeys the same network partitions as clients.
+  Network* network = &impl_->network;
+  impl_->cluster.set_broker_link_filter(
+      [network](BrokerId from, BrokerId to) { return !network->is_cut(broker_node(from), broker_node(to)); });
+}
 SimKafka::~SimKafka() = default;
 
 Executor& SimKafka::executor() { return impl_->executor; }

@@ -85,9 +85,11 @@ struct TopicDescription {
 class Admin {
  public:
   virtual ~Admin() = default;
-  // Creates a topic and waits until its metadata is visible. Errors: kTopicAlreadyExists, kInvalidTopicException
-  // (Kafka's legal names: [a-zA-Z0-9._-]{1,249}, not "." or ".."), kInvalidPartitions, kInvalidReplicationFactor,
-  // kInvalidConfig, kTimedOut.
+  // Creates a topic and waits until its metadata is visible. Partition count and replication factor are explicit
+  // (no "broker default" -1 through this API): < 1 fails with kInvalidPartitions / kInvalidReplicationFactor
+  // before anything is sent. Errors: kTopicAlreadyExists, kInvalidTopicException (Kafka's legal names:
+  // [a-zA-Z0-9._-]{1,249}, not "." or ".."), kInvalidPartitions, kInvalidReplicationFactor, kInvalidConfig,
+  // kTimedOut.
   virtual Status create_topic(const TopicSpec& spec, int64_t timeout_ms) = 0;
   // Deletes a topic. Errors: kUnknownTopicOrPartition, kTimedOut.
   virtual Status delete_topic(const std::string& name, int64_t timeout_ms) = 0;

@@ -8,6 +8,14 @@ SimAdmin::SimAdmin(SimKafka& kafka, ProcessContext& process, std::string client_
     : core_(kafka, process, std::move(client_id)) {}
 
 Status SimAdmin::create_topic(const TopicSpec& spec, int64_t timeout_ms) {
+  // The seam has no "broker default" (Kafka's -1): counts are explicit, and checked before anything is sent.
+  if (spec.partitions < 1)
+    return Error::of(ErrorCode::kInvalidPartitions,
+                     "topic " + spec.name + ": partitions must be >= 1, not " + std::to_string(spec.partitions));
+  if (spec.replication_factor < 1)
+    return Error::of(ErrorCode::kInvalidReplicationFactor, "topic " + spec.name +
+                                                               ": replication factor must be >= 1, not " +
+                                                               std::to_string(spec.replication_factor));
   const int64_t deadline_ms = core_.now_ms() + timeout_ms;
   while (true) {
     CreateTopicsRequest req;

@@ -192,7 +192,8 @@ Status SimProducer::send(ProducerRecord record, DeliveryCallback on_delivery) {
     q.tp.partition = q.record.key ? partition_for_key(*q.record.key, *count)
                                   : static_cast<int32_t>(s.core.process().random().below(static_cast<uint64_t>(*count)));
   }
-  if (q.tp.partition < 0) {
+  // Without metadata the partition (chosen or explicit) cannot be checked yet: route it once metadata arrives.
+  if (q.tp.partition < 0 || !count) {
     s.unrouted.push_back(std::move(q));
   } else {
     s.partitions[q.tp].queue.push_back(std::move(q));

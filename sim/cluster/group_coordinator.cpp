@@ -176,10 +176,12 @@ void Cluster::Impl::apply_group_batches(GroupShard& shard, Partition& p, bool lo
         if (commit) {
           for (auto& [tp, value] : pending->second) {
             group.offsets[tp] = value;
-            log(shard.broker, "commit", fmt::format("{} {}-{}={} (txn pid={})", group_id, tp.topic, tp.partition,
-                                                    value.offset, batch.producer_id));
+            if (!loading) {  // a load replays history; group-load summarises it
+              log(shard.broker, "commit", fmt::format("{} {}-{}={} (txn pid={})", group_id, tp.topic, tp.partition,
+                                                      value.offset, batch.producer_id));
+            }
           }
-        } else {
+        } else if (!loading) {
           log(shard.broker, "commit", fmt::format("{} dropped {} offsets (txn pid={} aborted)", group_id,
                                                   pending->second.size(), batch.producer_id));
         }
@@ -203,8 +205,10 @@ void Cluster::Impl::apply_group_batches(GroupShard& shard, Partition& p, bool lo
           } else {
             const OffsetValue value = internal_records::decode_offset_value(*record.value);
             group.offsets[key.tp] = value;
-            log(shard.broker, "commit",
-                fmt::format("{} {}-{}={}", key.group, key.tp.topic, key.tp.partition, value.offset));
+            if (!loading) {
+              log(shard.broker, "commit",
+                  fmt::format("{} {}-{}={}", key.group, key.tp.topic, key.tp.partition, value.offset));
+            }
           }
           break;
         }

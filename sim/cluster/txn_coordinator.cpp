@@ -112,9 +112,11 @@ void Cluster::Impl::apply_txn_batches(TxnShard& shard, Partition& p, bool loadin
       TxnMetadata& meta = shard.txns[id];
       meta.transactional_id = id;
       meta.value = internal_records::decode_txn_value(*record.value);
-      log(shard.broker, "txn",
-          fmt::format("{} {} pid={} epoch={} partitions=[{}]", id, txn_state_name(meta.value.state),
-                      meta.value.producer_id, meta.value.producer_epoch, describe_partitions(meta.value.partitions)));
+      if (!loading) {  // a load replays history; txn-load summarises it
+        log(shard.broker, "txn",
+            fmt::format("{} {} pid={} epoch={} partitions=[{}]", id, txn_state_name(meta.value.state),
+                        meta.value.producer_id, meta.value.producer_epoch, describe_partitions(meta.value.partitions)));
+      }
       if (!is_prepare(meta.value.state)) meta.markers_in_flight = false;
     }
   }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,7 +52,9 @@ class ClusterFixture : public ::testing::Test {
     // On failure, the tail of the event log says what the cluster did.
     if (HasFailure() && log_) {
       const auto& events = log_->events();
-      const size_t from = events.size() > 150 ? events.size() - 150 : 0;
+      // CLUSTER_TEST_DUMP=1 prints every kept event instead of the last 150.
+      const bool all = std::getenv("CLUSTER_TEST_DUMP") != nullptr;
+      const size_t from = (all || events.size() <= 150) ? 0 : events.size() - 150;
       for (size_t i = from; i < events.size(); ++i) {
         std::printf("  %6lld %-10s %-12s %s\n", static_cast<long long>(events[i].time_ms), events[i].actor.c_str(),
                     events[i].kind.c_str(), events[i].detail.c_str());
