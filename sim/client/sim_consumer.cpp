@@ -30,7 +30,19 @@ struct PartitionFetch {
   bool paused = false;
   bool fetch_in_flight = false;
   uint64_t seek_epoch = 0;              // bumped by seek(): responses of older fetches are dropped
-  std::deque<ConsumerRecord> buffer;    // fetched, filtered, not yet returned by poll()
+  // Fetched, filtered, not yet returned by poll(): ranges of the broker's (shared, immutable) record batches.
+  // ConsumerRecords are built straight into poll()'s result, so each record is copied once.
+  struct Chunk {
+    std::shared_ptr<const std::vector<Record>> records;
+    int64_t base_offset = 0;
+    size_t next = 0;         // first record not yet returned
+    int64_t min_offset = 0;  // records below this offset are not returned
+  };
+  std::deque<Chunk> buffer;
+  [[nodiscard]] int64_t buffered_front_offset() const {
+    const Chunk& c = buffer.front();
+    return c.base_offset + (*c.records)[c.next].offset_delta;
+  }
 };
 
 std::vector<TopicPartition> sorted_unique(std::vector<TopicPartition> v) {
@@ -523,11 +535,11 @@ void SimConsumer::State::on_fetch_response(BrokerId broker, const std::vector<st
         offset = batch.next_offset();
         continue;
       }
-      for (const auto& rec : *batch.records) {
-        const int64_t rec_offset = batch.base_offset + rec.offset_delta;
-        if (rec_offset < offset) continue;
-        pf.buffer.push_back(
-            ConsumerRecord{pd.tp.topic, pd.tp.partition, rec_offset, rec.key, rec.value, rec.headers, rec.timestamp_ms});
+      if (batch.records) {
+        const auto& recs = *batch.records;
+        size_t first = 0;
+        while (first < recs.size() && batch.base_offset + recs[first].offset_delta < offset) ++first;
+        if (first < recs.size()) pf.buffer.push_back(PartitionFetch::Chunk{batch.records, batch.base_offset, first, offset});
       }
       offset = batch.next_offset();
     }
@@ -541,15 +553,38 @@ std::vector<ConsumerRecord> SimConsumer::State::take_buffered() {
   const auto limit = static_cast<size_t>(std::max(config.max_poll_records, 1));
   if (assigned.empty()) return out;
   // Start at a rotating partition so one busy partition cannot starve the others.
-  std::vector<PartitionFetch*> order;
-  for (auto& [tp, pf] : assigned) order.push_back(&pf);
+  std::vector<std::pair<const TopicPartition*, PartitionFetch*>> order;
+  order.reserve(assigned.size());
+  size_t available = 0;
+  for (auto& [tp, pf] : assigned) {
+    order.emplace_back(&tp, &pf);
+    if (!pf.paused)
+      for (const auto& c : pf.buffer) available += c.records->size() - c.next;
+  }
   const size_t start = rr_cursor++ % order.size();
+  if (available == 0) return out;
+  out.reserve(std::min(limit, available));
   for (size_t k = 0; k < order.size() && out.size() < limit; ++k) {
-    PartitionFetch& pf = *order[(start + k) % order.size()];
+    const auto& [tp, pfp] = order[(start + k) % order.size()];
+    PartitionFetch& pf = *pfp;
     if (pf.paused) continue;
     while (!pf.buffer.empty() && out.size() < limit) {
-      out.push_back(std::move(pf.buffer.front()));
-      pf.buffer.pop_front();
+      PartitionFetch::Chunk& c = pf.buffer.front();
+      const auto& recs = *c.records;
+      while (c.next < recs.size() && out.size() < limit) {
+        const Record& rec = recs[c.next++];
+        const int64_t rec_offset = c.base_offset + rec.offset_delta;
+        if (rec_offset < c.min_offset) continue;
+        ConsumerRecord& cr = out.emplace_back();
+        cr.topic = tp->topic;
+        cr.partition = tp->partition;
+        cr.offset = rec_offset;
+        cr.key = rec.key;
+        cr.value = rec.value;
+        cr.headers = rec.headers;
+        cr.timestamp_ms = rec.timestamp_ms;
+      }
+      if (c.next >= recs.size()) pf.buffer.pop_front();
     }
   }
   return out;
@@ -605,7 +640,7 @@ Result<int64_t> SimConsumer::position(const TopicPartition& tp) {
   auto it = state_->assigned.find(tp);
   if (it == state_->assigned.end()) return Error::of(ErrorCode::kState, "position() of a partition that is not assigned");
   const PartitionFetch& pf = it->second;
-  if (!pf.buffer.empty()) return pf.buffer.front().offset;
+  if (!pf.buffer.empty()) return pf.buffered_front_offset();
   if (pf.fetch_offset) return *pf.fetch_offset;
   return Error::of(ErrorCode::kNoOffset, "position not known yet (poll first)");
 }

@@ -40,8 +40,38 @@ struct Batch {
   bool in_flight = false;
 };
 
+// A partition's records not yet in a batch, column-wise so that a batch can usually take the whole queue by
+// moving its vectors. [head, size) are queued.
+struct RecordQueue {
+  std::vector<Record> records;
+  std::vector<DeliveryCallback> callbacks;
+  std::vector<int64_t> enqueued_ms;
+  size_t head = 0;
+  size_t reserve_hint = 16;  // capacity to start an emptied queue with (the last batch's size)
+
+  [[nodiscard]] bool empty() const { return head == records.size(); }
+  [[nodiscard]] size_t size() const { return records.size() - head; }
+  [[nodiscard]] int64_t front_enqueued_ms() const { return enqueued_ms[head]; }
+  void push(Record&& r, DeliveryCallback&& cb, int64_t at_ms) {
+    if (records.capacity() == 0) {
+      records.reserve(reserve_hint);
+      callbacks.reserve(reserve_hint);
+      enqueued_ms.reserve(reserve_hint);
+    }
+    records.push_back(std::move(r));
+    callbacks.push_back(std::move(cb));
+    enqueued_ms.push_back(at_ms);
+  }
+  void clear() {
+    records.clear();
+    callbacks.clear();
+    enqueued_ms.clear();
+    head = 0;
+  }
+};
+
 struct PartitionState {
-  std::deque<QueuedRecord> queue;
+  RecordQueue queue;
   std::optional<Batch> batch;  // built: in flight or waiting for its retry
   int32_t next_sequence = 0;
 };
@@ -58,7 +88,10 @@ struct SimProducer::State {
   FiberId sender = kNoFiber;
 
   std::deque<QueuedRecord> unrouted;  // waiting for metadata
-  std::map<TopicPartition, PartitionState> partitions;
+  std::map<TopicPartition, PartitionState> partitions;  // never erased from: cached pointers stay valid
+  // send()'s cache of the last topic's partition states (by partition index).
+  std::string cached_topic;
+  std::vector<PartitionState*> cached_states;
   int64_t outstanding = 0;            // records sent to send() without a delivery report yet
   int32_t flushing = 0;               // flush() callers: linger is ignored while > 0
   std::vector<FiberId> flush_waiters;
@@ -113,6 +146,22 @@ struct SimProducer::State {
   void fail_batch(Batch& b, const Error& e) {
     for (auto& cb : b.callbacks) report(cb, e);
   }
+  void fail_queue(RecordQueue& q, const Error& e) {
+    for (size_t i = q.head; i < q.records.size(); ++i) report(q.callbacks[i], e);
+    q.clear();
+  }
+  PartitionState& partition_state(const TopicPartition& tp, int32_t count) {
+    if (tp.topic != cached_topic || cached_states.size() != static_cast<size_t>(count)) {
+      cached_topic = tp.topic;
+      cached_states.assign(static_cast<size_t>(count), nullptr);
+    }
+    PartitionState*& ps = cached_states[static_cast<size_t>(tp.partition)];
+    if (ps == nullptr) ps = &partitions[tp];
+    return *ps;
+  }
+  void enqueue(QueuedRecord&& q, int32_t count) {
+    partition_state(q.tp, count).queue.push(std::move(q.record), std::move(q.on_delivery), q.enqueued_ms);
+  }
 
   void sender_loop();
   void route_unrouted();
@@ -140,8 +189,7 @@ SimProducer::~SimProducer() {
   for (auto& q : s.unrouted) s.fail_record(q, destroyed);
   s.unrouted.clear();
   for (auto& [tp, ps] : s.partitions) {
-    for (auto& q : ps.queue) s.fail_record(q, destroyed);
-    ps.queue.clear();
+    s.fail_queue(ps.queue, destroyed);
     if (ps.batch) s.fail_batch(*ps.batch, destroyed);
     ps.batch.reset();
   }
@@ -196,7 +244,7 @@ Status SimProducer::send(ProducerRecord record, DeliveryCallback on_delivery) {
   if (q.tp.partition < 0 || !count) {
     s.unrouted.push_back(std::move(q));
   } else {
-    s.partitions[q.tp].queue.push_back(std::move(q));
+    s.enqueue(std::move(q), *count);
   }
   s.wake_sender();
   return {};
@@ -245,8 +293,8 @@ void SimProducer::State::sender_loop() {
         continue;
       }
       if (!ps.batch && flushing == 0 && ps.queue.size() < kMaxBatchRecords &&
-          ps.queue.front().enqueued_ms + config.linger_ms > now_ms()) {
-        next_wake_ms = std::min(next_wake_ms, ps.queue.front().enqueued_ms + config.linger_ms);
+          ps.queue.front_enqueued_ms() + config.linger_ms > now_ms()) {
+        next_wake_ms = std::min(next_wake_ms, ps.queue.front_enqueued_ms() + config.linger_ms);
         continue;
       }
       const BrokerId leader = core.leader_of(tp);
@@ -312,7 +360,7 @@ void SimProducer::State::route_unrouted() {
     if (q.tp.partition < 0)
       q.tp.partition = q.record.key ? partition_for_key(*q.record.key, *count)
                                     : static_cast<int32_t>(core.process().random().below(static_cast<uint64_t>(*count)));
-    partitions[q.tp].queue.push_back(std::move(q));
+    enqueue(std::move(q), *count);
   }
   unrouted = std::move(still);
   if (unrouted.empty()) wake_flushers();
@@ -357,8 +405,7 @@ void SimProducer::State::add_partitions_to_txn() {
     const Error e = txn_error.value_or(Error::of(ErrorCode::kState, "transaction is not in progress"));
     for (const auto& tp : to_add) {
       auto& ps = partitions[tp];
-      for (auto& q : ps.queue) fail_record(q, e);
-      ps.queue.clear();
+      fail_queue(ps.queue, e);
     }
     wake_flushers();
   }
@@ -367,20 +414,44 @@ void SimProducer::State::add_partitions_to_txn() {
 void SimProducer::State::send_batch(const TopicPartition& tp, PartitionState& ps, BrokerId leader) {
   if (!ps.batch) {
     Batch b;
-    std::vector<Record> records;
-    int64_t bytes = 0;
-    b.first_enqueued_ms = ps.queue.front().enqueued_ms;
+    RecordQueue& q = ps.queue;
+    b.first_enqueued_ms = q.front_enqueued_ms();
     // Sized the way the broker measures a batch (batch_size_bytes: v2 header plus per-record framing), so a full
     // batch never exceeds max.message.bytes. The first record always goes in: send() bounded its size.
-    bytes = kBatchHeaderBytes;
-    while (!ps.queue.empty() && records.size() < kMaxBatchRecords) {
-      QueuedRecord& q = ps.queue.front();
-      const int64_t record_bytes = encoded_record_bytes(q.record);
-      if (!records.empty() && bytes + record_bytes > kMaxBatchBytes) break;
+    int64_t bytes = kBatchHeaderBytes;
+    size_t end = q.head;
+    while (end < q.records.size() && end - q.head < kMaxBatchRecords) {
+      const int64_t record_bytes = encoded_record_bytes(q.records[end]);
+      if (end > q.head && bytes + record_bytes > kMaxBatchBytes) break;
       bytes += record_bytes;
-      records.push_back(std::move(q.record));
-      b.callbacks.push_back(std::move(q.on_delivery));
-      ps.queue.pop_front();
+      ++end;
+    }
+    const size_t n = end - q.head;
+    q.reserve_hint = std::max<size_t>(n, 16);
+    std::vector<Record> records;
+    if (q.head == 0 && end == q.records.size()) {
+      records = std::move(q.records);
+      b.callbacks = std::move(q.callbacks);
+      q.records = {};
+      q.callbacks = {};
+      q.clear();
+    } else {
+      records.reserve(n);
+      b.callbacks.reserve(n);
+      for (size_t i = q.head; i < end; ++i) {
+        records.push_back(std::move(q.records[i]));
+        b.callbacks.push_back(std::move(q.callbacks[i]));
+      }
+      q.head = end;
+      if (q.empty()) {
+        q.clear();
+      } else if (q.head * 2 >= q.records.size()) {
+        const auto h = static_cast<std::ptrdiff_t>(q.head);
+        q.records.erase(q.records.begin(), q.records.begin() + h);
+        q.callbacks.erase(q.callbacks.begin(), q.callbacks.begin() + h);
+        q.enqueued_ms.erase(q.enqueued_ms.begin(), q.enqueued_ms.begin() + h);
+        q.head = 0;
+      }
     }
     b.batch = make_batch(std::move(records));
     if (idempotent()) {
@@ -641,8 +712,7 @@ Status SimProducer::abort_transaction(int64_t timeout_ms) {
   for (auto& q : s.unrouted) s.fail_record(q, purged);
   s.unrouted.clear();
   for (auto& [tp, ps] : s.partitions) {
-    for (auto& q : ps.queue) s.fail_record(q, purged);
-    ps.queue.clear();
+    s.fail_queue(ps.queue, purged);
   }
   if (auto flushed = s.wait_all_delivered(deadline_ms); !flushed.ok()) return flushed;
   if (s.fatal()) return *s.txn_error;
