@@ -63,6 +63,12 @@ class Conformance : public ::testing::TestWithParam<WorldParam> {
   };
   ::testing::AssertionResult create_topics(const std::vector<NewTopic>& topics);
 
+  // One member owns every partition of a new topic, then a second member joins the group; records both members'
+  // assignments and callbacks (group_cases.cpp). Failures inside are reported as test failures; the result is
+  // only meaningful if the run finished (checked inside with ASSERT, so callers stop on HasFatalFailure()).
+  struct JoinObservation;
+  JoinObservation observe_second_member_joining(AssignmentStrategy strategy, int32_t partitions);
+
  private:
   std::unique_ptr<ConformanceWorld> world_;
 };

@@ -194,9 +194,11 @@ TEST_P(Conformance, CooperativeStickyBalancesPartitionsAcrossTwoMembers) {
   EXPECT_LE(std::max(a, b) - std::min(a, b), 1U) << "balanced: counts differ by at most one";
 }
 
-// One member owns everything, then a second joins; returns (first member's callbacks after the join, final
-// assignments). Shared by the cooperative and eager cases below.
-struct JoinObservation {
+}  // namespace
+
+// A fixture member (declared in conformance.h), so it is defined outside the anonymous namespace.
+struct Conformance::JoinObservation {
+  std::set<TopicPartition> all;
   std::set<TopicPartition> first_before;
   std::vector<RebalanceRecorder::Event> first_events_after_join;
   std::set<TopicPartition> first_after;
@@ -205,29 +207,38 @@ struct JoinObservation {
   int32_t first_generation_before = -1;
   int32_t first_generation_after = -1;
   int32_t second_generation_after = -1;
+  bool finished = false;
 };
 
-TEST_P(Conformance, CooperativeStickyRevokesOnlyTheMovedPartitionsWhenAMemberJoins) {
-  const std::string topic = unique("coop-join");
+Conformance::JoinObservation Conformance::observe_second_member_joining(AssignmentStrategy strategy,
+                                                                        int32_t partitions) {
+  JoinObservation seen;
+  const std::string topic = unique("join");
   const std::string group = unique("group");
-  ASSERT_TRUE(create_topics({{topic, 6}}));
-  const auto all = partitions_of(topic, 6);
+  if (!create_topics({{topic, partitions}})) {
+    ADD_FAILURE() << "could not create " << topic;
+    return seen;
+  }
+  seen.all = partitions_of(topic, partitions);
+  const auto& all = seen.all;
+  const size_t settle_polls = static_cast<size_t>(partitions) / 2;
   GroupBoard board;
   bool first_alone = false;
   bool first_saw_settled = false;
   bool second_done = false;
-  JoinObservation seen;
   client("first", [&](Env& env) {
-    GroupMember member(env, member_config(group, AssignmentStrategy::kCooperativeSticky));
+    GroupMember member(env, member_config(group, strategy));
     ASSERT_TRUE(member.valid());
     ASSERT_TRUE(is_ok(member.subscribe({topic})));
     ASSERT_TRUE(poll_until_settled(member, "first", board, {"first"}, all));
     seen.first_before = member.assignment();
+    seen.first_generation_before = member.generation();
     const size_t events_before = member.rebalances().events().size();
     first_alone = true;
-    EXPECT_TRUE(poll_until_settled(member, "first", board, {"first", "second"}, all, 3));
+    EXPECT_TRUE(poll_until_settled(member, "first", board, {"first", "second"}, all, settle_polls));
     first_saw_settled = true;
     seen.first_after = member.assignment();
+    seen.first_generation_after = member.generation();
     EXPECT_TRUE(member.poll_until([&] { return second_done; }));
     const auto& events = member.rebalances().events();
     seen.first_events_after_join.assign(events.begin() + static_cast<std::ptrdiff_t>(events_before), events.end());
@@ -235,23 +246,34 @@ TEST_P(Conformance, CooperativeStickyRevokesOnlyTheMovedPartitionsWhenAMemberJoi
   });
   client("second", [&](Env& env) {
     ASSERT_TRUE(wait_until(env, [&] { return first_alone; }, kGroupSettleMs));
-    GroupMember member(env, member_config(group, AssignmentStrategy::kCooperativeSticky));
+    GroupMember member(env, member_config(group, strategy));
     ASSERT_TRUE(member.valid());
     ASSERT_TRUE(is_ok(member.subscribe({topic})));
-    EXPECT_TRUE(poll_until_settled(member, "second", board, {"first", "second"}, all, 3));
+    EXPECT_TRUE(poll_until_settled(member, "second", board, {"first", "second"}, all, settle_polls));
     // Stay (publishing) until the first member saw the settled state too.
     EXPECT_TRUE(member.poll_until([&] {
       board.publish("second", member);
       return first_saw_settled;
     }));
     seen.second_after = member.assignment();
+    seen.second_generation_after = member.generation();
     seen.second_events = member.rebalances().events();
     second_done = true;
     board.withdraw("second");
     EXPECT_TRUE(is_ok(member.close()));
   });
-  ASSERT_TRUE(run_clients());
-  EXPECT_EQ(seen.first_before, all);
+  const auto ran = run_clients();
+  if (!ran) ADD_FAILURE() << ran.message();
+  seen.finished = static_cast<bool>(ran);
+  return seen;
+}
+
+namespace {
+
+TEST_P(Conformance, CooperativeStickyRevokesOnlyTheMovedPartitionsWhenAMemberJoins) {
+  const JoinObservation seen = observe_second_member_joining(AssignmentStrategy::kCooperativeSticky, 6);
+  ASSERT_TRUE(seen.finished);
+  EXPECT_EQ(seen.first_before, seen.all);
   ASSERT_EQ(seen.first_after.size(), 3U);
   ASSERT_EQ(seen.second_after.size(), 3U);
   // Only the partitions that moved to the newcomer were revoked; the kept ones never were, and nothing was lost.
@@ -275,54 +297,12 @@ TEST_P(Conformance, CooperativeStickyRevokesOnlyTheMovedPartitionsWhenAMemberJoi
 }
 
 TEST_P(Conformance, EagerAssignorRevokesTheWholeAssignmentWhenAMemberJoins) {
-  const std::string topic = unique("eager-join");
-  const std::string group = unique("group");
-  ASSERT_TRUE(create_topics({{topic, 4}}));
-  const auto all = partitions_of(topic, 4);
-  GroupBoard board;
-  bool first_alone = false;
-  bool first_saw_settled = false;
-  bool second_done = false;
-  JoinObservation seen;
-  client("first", [&](Env& env) {
-    GroupMember member(env, member_config(group, AssignmentStrategy::kRange));
-    ASSERT_TRUE(member.valid());
-    ASSERT_TRUE(is_ok(member.subscribe({topic})));
-    ASSERT_TRUE(poll_until_settled(member, "first", board, {"first"}, all));
-    seen.first_generation_before = member.generation();
-    const size_t events_before = member.rebalances().events().size();
-    first_alone = true;
-    EXPECT_TRUE(poll_until_settled(member, "first", board, {"first", "second"}, all, 2));
-    first_saw_settled = true;
-    seen.first_after = member.assignment();
-    seen.first_generation_after = member.generation();
-    EXPECT_TRUE(member.poll_until([&] { return second_done; }));
-    const auto& events = member.rebalances().events();
-    seen.first_events_after_join.assign(events.begin() + static_cast<std::ptrdiff_t>(events_before), events.end());
-    EXPECT_TRUE(is_ok(member.close()));
-  });
-  client("second", [&](Env& env) {
-    ASSERT_TRUE(wait_until(env, [&] { return first_alone; }, kGroupSettleMs));
-    GroupMember member(env, member_config(group, AssignmentStrategy::kRange));
-    ASSERT_TRUE(member.valid());
-    ASSERT_TRUE(is_ok(member.subscribe({topic})));
-    EXPECT_TRUE(poll_until_settled(member, "second", board, {"first", "second"}, all, 2));
-    // Stay (publishing) until the first member saw the settled state too.
-    EXPECT_TRUE(member.poll_until([&] {
-      board.publish("second", member);
-      return first_saw_settled;
-    }));
-    seen.second_after = member.assignment();
-    seen.second_generation_after = member.generation();
-    second_done = true;
-    board.withdraw("second");
-    EXPECT_TRUE(is_ok(member.close()));
-  });
-  ASSERT_TRUE(run_clients());
+  const JoinObservation seen = observe_second_member_joining(AssignmentStrategy::kRange, 4);
+  ASSERT_TRUE(seen.finished);
   ASSERT_FALSE(seen.first_events_after_join.empty());
   const auto& first_event = seen.first_events_after_join.front();
   EXPECT_EQ(first_event.kind, RebalanceRecorder::Kind::kRevoked);
-  EXPECT_EQ((std::set<TopicPartition>(first_event.partitions.begin(), first_event.partitions.end())), all)
+  EXPECT_EQ((std::set<TopicPartition>(first_event.partitions.begin(), first_event.partitions.end())), seen.all)
       << "eager rebalancing revokes everything first";
   EXPECT_EQ(seen.first_after.size(), 2U);
   EXPECT_EQ(seen.second_after.size(), 2U);
