@@ -34,31 +34,26 @@ bool wait_until(Env& env, const std::function<bool()>& condition, int64_t timeou
 // ------------------------------------------------------------------------------------------------------------
 // Clients
 
-std::unique_ptr<Admin> make_admin(Env& env) {
-  auto admin = env.broker->admin();
-  if (!admin.ok()) {
-    ADD_FAILURE() << "admin(): " << describe(admin.error());
+namespace {
+// A client the case needs, or nullptr with the binding's error recorded as a test failure.
+template <typename Client>
+std::unique_ptr<Client> client_or_failure(Result<std::unique_ptr<Client>> created, const char* what) {
+  if (!created.ok()) {
+    ADD_FAILURE() << what << ": " << describe(created.error());
     return nullptr;
   }
-  return std::move(admin).value();
+  return std::move(created).value();
 }
+}  // namespace
+
+std::unique_ptr<Admin> make_admin(Env& env) { return client_or_failure(env.broker->admin(), "admin()"); }
 
 std::unique_ptr<Producer> make_producer(Env& env, const ProducerConfig& config) {
-  auto producer = env.broker->producer(config);
-  if (!producer.ok()) {
-    ADD_FAILURE() << "producer(): " << describe(producer.error());
-    return nullptr;
-  }
-  return std::move(producer).value();
+  return client_or_failure(env.broker->producer(config), "producer()");
 }
 
 std::unique_ptr<Consumer> make_consumer(Env& env, const ConsumerConfig& config) {
-  auto consumer = env.broker->consumer(config);
-  if (!consumer.ok()) {
-    ADD_FAILURE() << "consumer(): " << describe(consumer.error());
-    return nullptr;
-  }
-  return std::move(consumer).value();
+  return client_or_failure(env.broker->consumer(config), "consumer()");
 }
 
 ProducerConfig transactional_config(const std::string& transactional_id) {
