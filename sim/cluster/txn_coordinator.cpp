@@ -167,8 +167,13 @@ void Cluster::Impl::start_markers(TxnShard& shard, TxnMetadata& meta) {
     });
     return;
   }
+  // Kafka's coordinator answers EndTxn first and then sends WriteTxnMarkers to each partition's leader over the
+  // inter-broker channel (even to itself), so a record another producer sends right after the answer may land
+  // before the marker. An inter-broker latency per marker keeps that race possible here too (found by the
+  // conformance suite on real Kafka: ReadCommittedSkipsAnAbortedTransactionInterleavedWithPlainRecords).
   for (const TopicPartition& tp : meta.markers_remaining) {
-    schedule(0, [this, index, load_id, id = meta.transactional_id, tp] { write_marker(index, load_id, id, tp); });
+    schedule(replica_latency_ms(),
+             [this, index, load_id, id = meta.transactional_id, tp] { write_marker(index, load_id, id, tp); });
   }
 }
 

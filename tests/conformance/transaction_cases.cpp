@@ -243,14 +243,18 @@ TEST_P(Conformance, ReadCommittedSkipsAnAbortedTransactionInterleavedWithPlainRe
     ASSERT_EQ(produce_ok(*transactional, records_for(tp, {"aborted-0"})).size(), 1U);  // 1
     ASSERT_EQ(produce_ok(*plain, records_for(tp, {"plain-1"})).size(), 1U);           // 2
     ASSERT_EQ(produce_ok(*transactional, records_for(tp, {"aborted-1"})).size(), 1U);  // 3
-    ASSERT_TRUE(is_ok(transactional->abort_transaction(kTxnTimeoutMs)));               // marker 4
-    ASSERT_EQ(produce_ok(*plain, records_for(tp, {"plain-2"})).size(), 1U);           // 5
+    ASSERT_TRUE(is_ok(transactional->abort_transaction(kTxnTimeoutMs)));               // marker 4 or 5
+    ASSERT_EQ(produce_ok(*plain, records_for(tp, {"plain-2"})).size(), 1U);           // 5 or 4
     committed_view = read_records(env, {tp}, 3, IsolationLevel::kReadCommitted, 1000);
     uncommitted_view = read_records(env, {tp}, 5, IsolationLevel::kReadUncommitted, 1000);
   });
   ASSERT_TRUE(run_clients());
   EXPECT_EQ(values_of(committed_view), (std::vector<std::string>{"plain-0", "plain-1", "plain-2"}));
-  EXPECT_EQ(offsets_of(committed_view, tp), (std::vector<int64_t>{0, 2, 5}));
+  // Kafka answers EndTxn before its coordinator writes the markers, so the abort marker and plain-2 may land in
+  // either order (seen on real Kafka: plain-2 at 4, the marker at 5).
+  const std::vector<int64_t> offsets = offsets_of(committed_view, tp);
+  EXPECT_TRUE(offsets == (std::vector<int64_t>{0, 2, 5}) || offsets == (std::vector<int64_t>{0, 2, 4}))
+      << ::testing::PrintToString(offsets);
   EXPECT_EQ(values_of(uncommitted_view),
             (std::vector<std::string>{"plain-0", "aborted-0", "plain-1", "aborted-1", "plain-2"}));
 }

@@ -1,0 +1,528 @@
+// Consumer over librdkafka's high-level (group) consumer. The main queue is forwarded to the consumer queue
+// (rd_kafka_poll_set_consumer), whose wake-up pipe the loop watches; poll() takes what is ready with
+// rd_kafka_consumer_poll(rk, 0) — which also runs the rebalance callback on the polling fiber, as the seam
+// requires — and otherwise parks until the pipe fires or the deadline passes. Calls that wait for a broker
+// answer (commit, committed, seek, watermarks) run on the loop's helper threads.
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+#include "runtime/kafka/kafka_clients.h"
+#include "runtime/kafka/rd_config.h"
+#include "runtime/kafka/rd_errors.h"
+#include "runtime/kafka/rd_group_metadata.h"
+#include "runtime/kafka/rd_queue.h"
+
+namespace mephisto::rd {
+namespace {
+
+// Bounds on leaving the group: unsubscribe() and close() serve revocations for at most this long.
+constexpr int64_t kLeaveTimeoutMs = 30000;
+// How often a fiber waiting on librdkafka's own background progress re-checks without a wake-up.
+constexpr int64_t kRecheckMs = 100;
+// Upper bound on seek()'s wait for the fetcher to take the new position.
+constexpr int kSeekTimeoutMs = 10000;
+// Pause between seek attempts while a new assignment's fetcher starts.
+constexpr int64_t kSeekRetryMs = 20;
+
+Status validate(const ConsumerConfig& config) {
+  if (config.session_timeout_ms <= 0 || config.heartbeat_interval_ms <= 0 ||
+      config.max_poll_interval_ms <= 0) {
+    return Error::of(ErrorCode::kInvalidArg, "consumer timeouts must be positive");
+  }
+  if (config.heartbeat_interval_ms >= config.session_timeout_ms) {
+    return Error::of(ErrorCode::kInvalidArg, "heartbeat_interval_ms must be lower than session_timeout_ms");
+  }
+  if (config.max_poll_records <= 0)
+    return Error::of(ErrorCode::kInvalidArg, "max_poll_records must be positive");
+  return {};
+}
+
+const char* reset_name(OffsetReset reset) {
+  switch (reset) {
+    case OffsetReset::kEarliest:
+      return "earliest";
+    case OffsetReset::kLatest:
+      return "latest";
+    case OffsetReset::kError:
+      return "error";
+  }
+  return "earliest";
+}
+
+const char* strategy_name(AssignmentStrategy strategy) {
+  switch (strategy) {
+    case AssignmentStrategy::kRange:
+      return "range";
+    case AssignmentStrategy::kRoundRobin:
+      return "roundrobin";
+    case AssignmentStrategy::kCooperativeSticky:
+      return "cooperative-sticky";
+  }
+  return "range";
+}
+
+Properties typed_properties(const ConsumerConfig& config, const std::string& group_id) {
+  Properties p = {
+      {"group.id", group_id},
+      {"client.id", config.client_id},
+      {"isolation.level",
+       config.isolation_level == IsolationLevel::kReadCommitted ? "read_committed" : "read_uncommitted"},
+      {"auto.offset.reset", reset_name(config.auto_offset_reset)},
+      {"partition.assignment.strategy", strategy_name(config.assignment_strategy)},
+      {"session.timeout.ms", std::to_string(config.session_timeout_ms)},
+      {"heartbeat.interval.ms", std::to_string(config.heartbeat_interval_ms)},
+      {"max.poll.interval.ms", std::to_string(config.max_poll_interval_ms)},
+      {"enable.auto.commit", config.enable_auto_commit ? "true" : "false"},
+      {"auto.commit.interval.ms", std::to_string(config.auto_commit_interval_ms)},
+      {"enable.partition.eof", "false"},
+      {"allow.auto.create.topics", "false"},
+  };
+  if (config.group_instance_id) p.emplace_back("group.instance.id", *config.group_instance_id);
+  return p;
+}
+
+std::vector<TopicPartition> to_vector(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  if (list == nullptr) return out;
+  out.reserve(static_cast<size_t>(list->cnt));
+  for (int i = 0; i < list->cnt; ++i) out.push_back({list->elems[i].topic, list->elems[i].partition});
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+PartitionListPtr to_list(const std::vector<TopicPartition>& partitions) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (const TopicPartition& tp : partitions)
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  return list;
+}
+
+ConsumerRecord to_record(const rd_kafka_message_t& message) {
+  ConsumerRecord record;
+  record.topic = rd_kafka_topic_name(message.rkt);
+  record.partition = message.partition;
+  record.offset = message.offset;
+  if (message.key != nullptr) record.key.emplace(static_cast<const char*>(message.key), message.key_len);
+  if (message.payload != nullptr)
+    record.value.emplace(static_cast<const char*>(message.payload), message.len);
+  record.timestamp_ms = rd_kafka_message_timestamp(&message, nullptr);
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(&message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR && headers != nullptr) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+      Header header{.key = name, .value = std::nullopt};
+      if (value != nullptr) header.value.emplace(static_cast<const char*>(value), size);
+      record.headers.push_back(std::move(header));
+    }
+  }
+  return record;
+}
+
+class KafkaConsumer final : public Consumer {
+ public:
+  KafkaConsumer(EventLoop& loop, ConsumerConfig config) : loop_(loop), config_(std::move(config)) {}
+
+  // Second phase of construction: the rebalance callback's opaque is `this`, so the handle is made here.
+  Status open(const KafkaOptions& options, const std::string& group_id) {
+    Result<ConfPtr> conf = build_conf(options, typed_properties(config_, group_id), config_.extra);
+    if (!conf.ok()) return conf.error();
+    rd_kafka_conf_set_opaque(conf->get(), this);
+    rd_kafka_conf_set_rebalance_cb(conf->get(), &KafkaConsumer::rebalance_callback);
+    Result<HandlePtr> rk = new_handle(RD_KAFKA_CONSUMER, std::move(*conf), "consumer");
+    if (!rk.ok()) return rk.error();
+    rk_ = std::move(*rk);
+    // Errors, logs and rebalances all come through the consumer queue, served by rd_kafka_consumer_poll.
+    if (rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(rk_.get()); err)
+      return to_error(err, "consumer setup");
+    queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
+    watch_ = std::make_unique<QueueWatch>(loop_, queue_.get(), [this] { wake_waiters(); });
+    return {};
+  }
+
+  ~KafkaConsumer() override {
+    if (rk_ && !closed_) {
+      // Destroyed without close(): leave without serving callbacks (the listener may be gone already).
+      listener_ = nullptr;
+      destroying_ = true;
+      rd_kafka_consumer_close(rk_.get());
+    }
+    watch_.reset();
+    queue_.reset();
+    rk_.reset();
+  }
+
+  Status subscribe(const std::vector<std::string>& topics, RebalanceListener* listener) override {
+    if (closed_) return Error::of(ErrorCode::kDestroy, "consumer is closed");
+    if (config_.group_id.empty()) return Error::of(ErrorCode::kInvalidArg, "subscribe() needs a group_id");
+    if (topics.empty()) return Error::of(ErrorCode::kInvalidArg, "subscribe() needs at least one topic");
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+    for (const std::string& topic : topics) {
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+    }
+    listener_ = listener;
+    if (rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_.get(), list.get()); err)
+      return to_error(err, "subscribe");
+    subscribed_ = true;
+    return {};
+  }
+
+  Status unsubscribe() override {
+    if (closed_ || !subscribed_) return {};
+    if (rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk_.get()); err) return to_error(err, "unsubscribe");
+    subscribed_ = false;
+    // The revocation arrives as a rebalance on the consumer queue: serve it here, so the listener has seen it
+    // when unsubscribe() returns (as with the Java client). Records fetched meanwhile are dropped: they
+    // belong to partitions being given up.
+    const int64_t deadline_ms = loop_.clock().now_ms() + kLeaveTimeoutMs;
+    while (!current_assignment().empty() && loop_.clock().now_ms() < deadline_ms) {
+      if (MessagePtr message{rd_kafka_consumer_poll(rk_.get(), 0)}) continue;
+      park(std::min(deadline_ms, loop_.clock().now_ms() + kRecheckMs));
+    }
+    if (!current_assignment().empty()) {
+      return Error::of(ErrorCode::kTimedOut, "unsubscribe: the group did not revoke the assignment in time");
+    }
+    return {};
+  }
+
+  Status assign(const std::vector<TopicPartition>& partitions) override {
+    if (closed_) return Error::of(ErrorCode::kDestroy, "consumer is closed");
+    if (subscribed_) return Error::of(ErrorCode::kState, "assign() while subscribed");
+    PartitionListPtr list = to_list(partitions);
+    // RD_KAFKA_OFFSET_INVALID (the list's default): start at the committed offset, else auto.offset.reset.
+    if (rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list.get()); err) return to_error(err, "assign");
+    forget_positions_except(partitions);
+    return {};
+  }
+
+  [[nodiscard]] std::vector<TopicPartition> assignment() const override { return current_assignment(); }
+
+  Result<std::vector<ConsumerRecord>> poll(int64_t timeout_ms) override {
+    if (closed_) return Error::of(ErrorCode::kDestroy, "consumer is closed");
+    const int64_t deadline_ms = loop_.clock().now_ms() + timeout_ms;
+    std::vector<ConsumerRecord> batch;
+    while (true) {
+      if (deferred_error_) {
+        Error error = std::move(*deferred_error_);
+        deferred_error_.reset();
+        return error;
+      }
+      while (static_cast<int32_t>(batch.size()) < config_.max_poll_records) {
+        MessagePtr message(rd_kafka_consumer_poll(rk_.get(), 0));
+        if (!message) break;
+        if (message->err) {
+          if (std::optional<Error> error = consumer_error(*message)) {
+            // Records already taken go out first; the error comes with the next poll.
+            if (!batch.empty()) {
+              deferred_error_ = std::move(error);
+              return batch;
+            }
+            return *error;
+          }
+          continue;
+        }
+        positions_[{rd_kafka_topic_name(message->rkt), message->partition}] = message->offset + 1;
+        batch.push_back(to_record(*message));
+      }
+      if (!batch.empty()) return batch;
+      if (closed_) return Error::of(ErrorCode::kDestroy, "consumer closed during poll");
+      if (loop_.clock().now_ms() >= deadline_ms) return batch;
+      // librdkafka re-arms the wake-up pipe once the queue was served (the poll above), so nothing is missed.
+      park(deadline_ms);
+    }
+  }
+
+  Status seek(const TopicPartition& tp, int64_t offset) override {
+    if (!is_assigned(tp)) return Error::of(ErrorCode::kState, "seek() on a partition that is not assigned");
+    if (offset < 0) return Error::of(ErrorCode::kInvalidArg, "seek() to a negative offset");
+    PartitionListPtr list = to_list({tp});
+    list->elems[0].offset = offset;
+    if (Status s = seek_fetcher(tp, offset); !s.ok()) return s;
+    positions_[tp] = offset;
+    return {};
+  }
+
+  Result<int64_t> position(const TopicPartition& tp) override {
+    if (!is_assigned(tp))
+      return Error::of(ErrorCode::kState, "position() of a partition that is not assigned");
+    if (auto it = positions_.find(tp); it != positions_.end()) return it->second;
+    PartitionListPtr list = to_list({tp});
+    if (rd_kafka_resp_err_t err = rd_kafka_position(rk_.get(), list.get()); err)
+      return to_error(err, "position");
+    if (list->elems[0].offset >= 0) return list->elems[0].offset;
+    return resolve_position(tp);
+  }
+
+  Status pause(const std::vector<TopicPartition>& partitions) override {
+    for (const TopicPartition& tp : partitions) {
+      if (!is_assigned(tp))
+        return Error::of(ErrorCode::kState, "pause() of a partition that is not assigned");
+    }
+    PartitionListPtr list = to_list(partitions);
+    if (rd_kafka_resp_err_t err = rd_kafka_pause_partitions(rk_.get(), list.get()); err)
+      return to_error(err, "pause");
+    return {};
+  }
+
+  Status resume(const std::vector<TopicPartition>& partitions) override {
+    for (const TopicPartition& tp : partitions) {
+      if (!is_assigned(tp))
+        return Error::of(ErrorCode::kState, "resume() of a partition that is not assigned");
+    }
+    PartitionListPtr list = to_list(partitions);
+    if (rd_kafka_resp_err_t err = rd_kafka_resume_partitions(rk_.get(), list.get()); err) {
+      return to_error(err, "resume");
+    }
+    return {};
+  }
+
+  Status commit(const std::map<TopicPartition, int64_t>& offsets, int64_t timeout_ms) override {
+    (void)timeout_ms;  // librdkafka's synchronous commit is bounded by its own request timeouts
+    if (closed_) return Error::of(ErrorCode::kDestroy, "consumer is closed");
+    if (config_.group_id.empty()) return Error::of(ErrorCode::kInvalidArg, "commit() needs a group_id");
+    if (offsets.empty()) return {};
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+    for (const auto& [tp, offset] : offsets) {
+      rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+    }
+    rd_kafka_resp_err_t err = loop_.run_blocking([&] { return rd_kafka_commit(rk_.get(), list.get(), 0); });
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) err = list->elems[i].err;
+    if (err) return with_fatal_cause(rk_.get(), to_error(err, "commit"));
+    return {};
+  }
+
+  Result<std::map<TopicPartition, int64_t>> committed(const std::vector<TopicPartition>& partitions,
+                                                      int64_t timeout_ms) override {
+    if (config_.group_id.empty()) return Error::of(ErrorCode::kInvalidArg, "committed() needs a group_id");
+    PartitionListPtr list = to_list(partitions);
+    rd_kafka_resp_err_t err = loop_.run_blocking(
+        [&] { return rd_kafka_committed(rk_.get(), list.get(), static_cast<int>(timeout_ms)); });
+    if (err) return to_error(err, "committed");
+    std::map<TopicPartition, int64_t> out;
+    for (int i = 0; i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& p = list->elems[i];
+      if (p.err) return to_error(p.err, "committed");
+      if (p.offset >= 0) out[{p.topic, p.partition}] = p.offset;
+    }
+    return out;
+  }
+
+  Result<std::pair<int64_t, int64_t>> watermarks(const TopicPartition& tp, int64_t timeout_ms) override {
+    int64_t low = -1;
+    int64_t high = -1;
+    // Asks the partition leader (ListOffsets with this consumer's isolation level: the LSO for
+    // read_committed).
+    rd_kafka_resp_err_t err = loop_.run_blocking([&] {
+      return rd_kafka_query_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &low, &high,
+                                              static_cast<int>(timeout_ms));
+    });
+    if (err) return to_error(err, "watermarks of " + tp.topic + "/" + std::to_string(tp.partition));
+    return std::pair<int64_t, int64_t>{low, high};
+  }
+
+  [[nodiscard]] GroupMetadata group_metadata() const override {
+    GroupMetadataPtr metadata(rd_kafka_consumer_group_metadata(rk_.get()));
+    if (!metadata) return {config_.group_id, -1, "", config_.group_instance_id};
+    Result<GroupMetadata> read = read_group_metadata(metadata.get());
+    // A librdkafka whose layout we cannot read would make every transactional offset commit unfenced: refuse.
+    if (!read.ok()) {
+      std::fprintf(stderr, "mephisto: %s\n", read.error().message.c_str());
+      std::abort();
+    }
+    return *read;
+  }
+
+  Status close() override {
+    if (closed_) return {};
+    QueuePtr close_queue(rd_kafka_queue_new(rk_.get()));
+    // Rebalance callbacks of the final revoke run on this queue, served here on the calling fiber.
+    QueueWatch close_watch(loop_, close_queue.get(), [this] { wake_waiters(); });
+    ErrorPtr error(rd_kafka_consumer_close_queue(rk_.get(), close_queue.get()));
+    Status result;
+    if (error) result = to_error(error.get(), "close");
+    const int64_t deadline_ms = loop_.clock().now_ms() + kLeaveTimeoutMs;
+    while (!error && !rd_kafka_consumer_closed(rk_.get()) && loop_.clock().now_ms() < deadline_ms) {
+      // rd_kafka_consume_queue runs callback ops (the final rebalance) and hands back anything else (a record
+      // or an error still in flight), which is dropped: the consumer is leaving.
+      if (MessagePtr leftover{rd_kafka_consume_queue(close_queue.get(), 0)}) continue;
+      park(std::min(deadline_ms, loop_.clock().now_ms() + kRecheckMs));
+    }
+    closed_ = true;
+    subscribed_ = false;
+    wake_waiters();
+    return result;
+  }
+
+ private:
+  // Moves librdkafka's fetcher to `offset`. Right after an assignment the partition's fetcher is not started
+  // yet and librdkafka answers _STATE; Kafka's clients accept a seek at any time after assign, so retry until
+  // the fetcher takes it (bounded).
+  Status seek_fetcher(const TopicPartition& tp, int64_t offset) {
+    const int64_t deadline_ms = loop_.clock().now_ms() + kSeekTimeoutMs;
+    while (true) {
+      PartitionListPtr list = to_list({tp});
+      list->elems[0].offset = offset;
+      ErrorPtr error(loop_.run_blocking(
+          [&] { return rd_kafka_seek_partitions(rk_.get(), list.get(), kSeekTimeoutMs); }));
+      rd_kafka_resp_err_t err = error ? rd_kafka_error_code(error.get()) : list->elems[0].err;
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+      if (err != RD_KAFKA_RESP_ERR__STATE || !is_assigned(tp) || loop_.clock().now_ms() >= deadline_ms) {
+        return error ? to_error(error.get(), "seek") : to_error(err, "seek");
+      }
+      // librdkafka's own threads start the fetcher meanwhile.
+      loop_.wait_until_ms(loop_.clock().now_ms() + kSeekRetryMs);
+    }
+  }
+
+  // librdkafka reports a position only once a record was consumed. Kafka's position() resolves the start the
+  // way the fetcher will — the committed offset, else auto.offset.reset against the log — and so does this;
+  // the fetcher is then moved there, so the answer and the next record agree even if the log grew meanwhile.
+  Result<int64_t> resolve_position(const TopicPartition& tp) {
+    std::optional<int64_t> start;
+    if (!config_.group_id.empty()) {
+      Result<std::map<TopicPartition, int64_t>> committed_offsets = committed({tp}, kSeekTimeoutMs);
+      if (!committed_offsets.ok()) return committed_offsets.error();
+      if (auto it = committed_offsets->find(tp); it != committed_offsets->end()) start = it->second;
+    }
+    if (!start) {
+      if (config_.auto_offset_reset == OffsetReset::kError) {
+        return Error::of(ErrorCode::kNoOffset, "no committed offset and auto.offset.reset=error");
+      }
+      Result<std::pair<int64_t, int64_t>> marks = watermarks(tp, kSeekTimeoutMs);
+      if (!marks.ok()) return marks.error();
+      start = config_.auto_offset_reset == OffsetReset::kEarliest ? marks->first : marks->second;
+    }
+    // A record may have arrived while this fiber waited: then that record's successor is the position.
+    if (auto it = positions_.find(tp); it != positions_.end()) return it->second;
+    if (Status s = seek_fetcher(tp, *start); !s.ok()) return s.error();
+    positions_[tp] = *start;
+    return *start;
+  }
+
+  static void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                 rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    static_cast<KafkaConsumer*>(opaque)->on_rebalance(rk, err, partitions);
+  }
+
+  void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    const std::vector<TopicPartition> tps = to_vector(partitions);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      if (cooperative) {
+        ErrorPtr error(rd_kafka_incremental_assign(rk, partitions));
+      } else {
+        rd_kafka_assign(rk, partitions);
+      }
+      for (const TopicPartition& tp : tps) positions_.erase(tp);
+      // After the assignment took effect, so the listener may seek() the new partitions.
+      if (listener_ != nullptr && !destroying_ && !tps.empty()) listener_->on_partitions_assigned(tps);
+      return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && listener_ != nullptr && !destroying_ && !tps.empty()) {
+      // Before the partitions go, so the listener can still commit their offsets (unless they were lost).
+      if (rd_kafka_assignment_lost(rk)) {
+        listener_->on_partitions_lost(tps);
+      } else {
+        listener_->on_partitions_revoked(tps);
+      }
+    }
+    if (cooperative) {
+      ErrorPtr error(rd_kafka_incremental_unassign(rk, partitions));
+    } else {
+      rd_kafka_assign(rk, nullptr);
+    }
+    for (const TopicPartition& tp : tps) positions_.erase(tp);
+  }
+
+  // An error delivered in place of a record: kNoOffset and fatal errors go to the caller; connection trouble
+  // and the like are retried by librdkafka, and only logged.
+  std::optional<Error> consumer_error(const rd_kafka_message_t& message) {
+    switch (message.err) {
+      case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
+        return Error::of(ErrorCode::kNoOffset,
+                         std::string("no committed offset and auto.offset.reset=error: ") +
+                             rd_kafka_message_errstr(&message));
+      case RD_KAFKA_RESP_ERR__FATAL:
+        return with_fatal_cause(rk_.get(), to_error(message.err, "consumer"));
+      case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+      case RD_KAFKA_RESP_ERR__TRANSPORT:
+      case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        return std::nullopt;
+      default:
+        std::fprintf(stderr, "mephisto: Kafka consumer %s: %s (%s)\n", config_.client_id.c_str(),
+                     rd_kafka_message_errstr(&message), rd_kafka_err2name(message.err));
+        return std::nullopt;
+    }
+  }
+
+  std::vector<TopicPartition> current_assignment() const {
+    rd_kafka_topic_partition_list_t* list = nullptr;
+    if (rd_kafka_assignment(rk_.get(), &list) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+    PartitionListPtr owned(list);
+    return to_vector(list);
+  }
+
+  bool is_assigned(const TopicPartition& tp) const {
+    const std::vector<TopicPartition> current = current_assignment();
+    return std::binary_search(current.begin(), current.end(), tp);
+  }
+
+  void forget_positions_except(const std::vector<TopicPartition>& keep) {
+    const std::set<TopicPartition> kept(keep.begin(), keep.end());
+    std::erase_if(positions_, [&](const auto& entry) { return !kept.contains(entry.first); });
+  }
+
+  // Parks the calling fiber until the consumer's queue (or the close queue) has something, or the deadline.
+  void park(int64_t deadline_ms) {
+    const FiberId self = loop_.current();
+    waiters_.insert(self);
+    loop_.park_until(deadline_ms);
+    waiters_.erase(self);
+  }
+
+  void wake_waiters() {
+    for (FiberId fiber : waiters_) loop_.wake(fiber);
+  }
+
+  EventLoop& loop_;
+  const ConsumerConfig config_;
+  HandlePtr rk_;
+  QueuePtr queue_;
+  std::unique_ptr<QueueWatch> watch_;
+  RebalanceListener* listener_ = nullptr;
+  std::set<FiberId> waiters_;
+  // The next offset per partition as this consumer advanced it (poll, seek); librdkafka's position() lags a
+  // seek.
+  std::map<TopicPartition, int64_t> positions_;
+  std::optional<Error> deferred_error_;
+  bool subscribed_ = false;
+  bool closed_ = false;
+  bool destroying_ = false;
+};
+
+// Kafka wants a group id for any consumer; assign()-only use without one gets a private group that never
+// commits, so "committed offset" is always absent and auto.offset.reset decides, as the seam says.
+std::string effective_group_id(const ConsumerConfig& config, const void* unique) {
+  if (!config.group_id.empty()) return config.group_id;
+  std::array<char, 64> name{};
+  std::snprintf(name.data(), name.size(), "mephisto-assign-only-%p", unique);
+  return name.data();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Consumer>> make_consumer(EventLoop& loop, const KafkaOptions& options,
+                                                const ConsumerConfig& config) {
+  if (Status s = validate(config); !s.ok()) return s.error();
+  auto consumer = std::make_unique<KafkaConsumer>(loop, config);
+  if (Status s = consumer->open(options, effective_group_id(config, consumer.get())); !s.ok())
+    return s.error();
+  return std::unique_ptr<Consumer>(std::move(consumer));
+}
+
+}  // namespace mephisto::rd
