@@ -255,10 +255,17 @@ class KafkaProducer final : public Producer {
       (*owned)(Result<RecordMetadata>(std::move(error)));
       return;
     }
-    RecordMetadata metadata{.tp = {topic, message.partition},
-                            .offset = message.offset,
-                            .timestamp_ms = rd_kafka_message_timestamp(&message, nullptr)};
-    (*owned)(Result<RecordMetadata>(std::move(metadata)));
+    // One report object reused while the topic stays the same: a new topic string per record was the largest
+    // cost of serving delivery reports. Callbacks get it by const reference and must copy what they keep.
+    if (message.rkt != report_topic_) {
+      report_topic_ = message.rkt;
+      report_ = Result<RecordMetadata>(RecordMetadata{.tp = {topic, 0}, .offset = -1, .timestamp_ms = -1});
+    }
+    RecordMetadata& metadata = report_->value();
+    metadata.tp.partition = message.partition;
+    metadata.offset = message.offset;
+    metadata.timestamp_ms = rd_kafka_message_timestamp(&message, nullptr);
+    (*owned)(*report_);
   }
 
   EventLoop& loop_;
@@ -268,6 +275,9 @@ class KafkaProducer final : public Producer {
   const bool transactional_;
   bool closing_ = false;
   std::optional<Error> fatal_;
+  // The reused success report of deliver() and the topic handle it names.
+  rd_kafka_topic_t* report_topic_ = nullptr;
+  std::optional<Result<RecordMetadata>> report_;
 };
 
 }  // namespace

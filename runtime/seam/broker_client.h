@@ -132,7 +132,8 @@ struct GroupMetadata {
 };
 
 // Called once per record, on the producer's process, from whichever of its fibers is running the client's
-// background work (delivery is asynchronous). Must not block.
+// background work (delivery is asynchronous). Must not block. The result is valid only during the call (a binding
+// may reuse it for the next record): copy what you keep.
 using DeliveryCallback = std::function<void(const Result<RecordMetadata>&)>;
 
 class Producer {
