@@ -1,5 +1,5 @@
 // The virtual-time executor. Layout of this file:
-//   1. sanitizer hooks and the fiber stack pool;
+//   1. constants (the fiber stacks, their pool and the stack switches are runtime/fiber's);
 //   2. the records: queue entries, timer slots, fibers, processes;
 //   3. ExecutorCore, the whole engine (event queue, fibers, processes);
 //   4. the per-process Clock / Scheduler / ProcessContext views, and Executor forwarding to the core.
@@ -29,35 +29,16 @@
 
 #include <fmt/format.h>
 #include <boost/context/fiber.hpp>
-#include <boost/context/protected_fixedsize_stack.hpp>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MEPHISTO_SIM_ASAN_FIBERS 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define MEPHISTO_SIM_ASAN_FIBERS 1
-#endif
-// MEPHISTO_SANITIZE_ADDRESS comes from the build (the asan preset); the compiler check above keeps a
-// UBSan-only build from referencing ASan's fiber hooks, which only the ASan runtime provides.
-#if defined(MEPHISTO_SANITIZE_ADDRESS) && defined(MEPHISTO_SIM_ASAN_FIBERS)
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#define MEPHISTO_SIM_ANNOTATE_FIBERS 1
-#endif
+#include "runtime/fiber/fiber_stack.h"
 
 namespace mephisto::sim {
 namespace {
 
 namespace ctx = boost::context;
 
-// Each fiber gets a fixed 256 KiB stack with a guard page below it (protected_fixedsize_stack): an overflow
-// faults at once instead of corrupting a neighbour. Pages are committed lazily, so 10k parked fibers cost
-// 2.5 GiB of address space but only the memory they touch. Deep recursion inside a fiber is a bug.
-constexpr size_t kFiberStackBytes = 256 * 1024;
-// Stacks of finished fibers are kept for reuse, because mmap + mprotect + munmap per spawn would cost more
-// than everything else a short fiber does. Beyond this many idle stacks, they are returned to the OS.
+// Idle fiber stacks kept for reuse (fibers::StackPool; 256 KiB each, so 10k parked fibers cost 2.5 GiB of
+// address space but only the memory they touch). Beyond this many idle stacks, they are returned to the OS.
 constexpr size_t kMaxIdleStacks = 256;
 // Lazy cancellation leaves dead entries in the heap; past this many (and more than the live ones) we rebuild.
 constexpr size_t kCompactAfterStaleEntries = 4096;
@@ -70,59 +51,6 @@ constexpr uint32_t kMaxUnwindRethrows = 100;
 // Marks a queue entry's target as a fiber slot (else a timer slot).
 constexpr uint32_t kFiberBit = 0x8000'0000u;
 constexpr uint32_t kNil = UINT32_MAX;
-
-// ---------------------------------------------------------------------------------------------------------------
-// Sanitizer hooks: ASan tracks "the current stack"; every switch between stacks must be announced, or ASan
-// reports false stack-buffer-overflows when an exception unwinds a fiber stack.
-
-#if defined(MEPHISTO_SIM_ANNOTATE_FIBERS)
-void asan_start_switch(void** fake_stack_save, const void* bottom, size_t size) {
-  __sanitizer_start_switch_fiber(fake_stack_save, bottom, size);
-}
-void asan_finish_switch(void* fake_stack_save, const void** bottom_old, size_t* size_old) {
-  __sanitizer_finish_switch_fiber(fake_stack_save, bottom_old, size_old);
-}
-void asan_unpoison(const void* bottom, size_t size) {
-  ASAN_UNPOISON_MEMORY_REGION(bottom, size);
-}
-#else
-void asan_start_switch(void**, const void*, size_t) {}
-void asan_finish_switch(void*, const void**, size_t*) {}
-void asan_unpoison(const void*, size_t) {}
-#endif
-
-// Idle fiber stacks for reuse. Owned by the core; outlives every fiber.
-class StackPool {
- public:
-  StackPool() = default;
-  StackPool(const StackPool&) = delete;
-  StackPool& operator=(const StackPool&) = delete;
-  ~StackPool() {
-    for (auto& stack : idle_) allocator_.deallocate(stack);
-  }
-
-  ctx::stack_context allocate() {
-    if (idle_.empty()) return allocator_.allocate();
-    const ctx::stack_context stack = idle_.back();
-    idle_.pop_back();
-    return stack;
-  }
-
-  void deallocate(ctx::stack_context& stack) noexcept {
-    if (idle_.size() >= kMaxIdleStacks) {
-      allocator_.deallocate(stack);
-      return;
-    }
-    // A fiber that ended by a context jump leaves ASan redzones of its last frames behind; the next user of
-    // this stack must start clean.
-    asan_unpoison(static_cast<const char*>(stack.sp) - stack.size, stack.size);
-    idle_.push_back(stack);
-  }
-
- private:
-  ctx::protected_fixedsize_stack allocator_{kFiberStackBytes};
-  std::vector<ctx::stack_context> idle_;
-};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Records
@@ -181,27 +109,9 @@ struct Fiber {
   uint32_t unwind_rethrows = 0;
   Fiber* newer = nullptr;  // the process's list of live fibers, newest first
   Fiber* older = nullptr;
-  // For ASan's stack-switch annotations: this fiber's stack, and the stack that last switched to it.
-  const void* stack_bottom = nullptr;
-  size_t stack_size = 0;
-  const void* from_bottom = nullptr;
-  size_t from_size = 0;
+  fibers::StackBounds bounds;  // for ASan's stack-switch annotations
 
   [[nodiscard]] FiberId id() const { return (static_cast<uint64_t>(generation) << 32) | index; }
-};
-
-// The StackAllocator Boost.Context stores in each fiber: takes stacks from the pool, and records the stack's
-// bounds in the fiber for the ASan annotations.
-struct PooledStack {
-  StackPool* pool;
-  Fiber* fiber;
-  ctx::stack_context allocate() {
-    ctx::stack_context stack = pool->allocate();
-    fiber->stack_bottom = static_cast<const char*>(stack.sp) - stack.size;
-    fiber->stack_size = stack.size;
-    return stack;
-  }
-  void deallocate(ctx::stack_context& stack) noexcept { pool->deallocate(stack); }
 };
 
 class ExecutorCore;
@@ -299,7 +209,7 @@ class ExecutorCore {
   void drop_fibers_and_timers(Process* process);
 
   // Declared first, destroyed last: fibers return their stacks here while they are torn down.
-  StackPool stacks_;
+  fibers::StackPool stacks_{kMaxIdleStacks};
   const uint64_t seed_;
   EventLog* const log_;
   const Random root_random_;
@@ -778,45 +688,32 @@ void ExecutorCore::resume(Fiber* fiber) {
     // Created at first run rather than at spawn: a fiber that never ran costs no stack, and dropping it needs
     // no unwinding.
     fiber->started = true;
-    fiber->context =
-        ctx::fiber(std::allocator_arg, PooledStack{&stacks_, fiber},
-                   [this, fiber](ctx::fiber&& caller) { return fiber_main(fiber, std::move(caller)); });
+    fiber->context = fibers::create(stacks_, fiber->bounds, [this, fiber](ctx::fiber&& caller) {
+      return fiber_main(fiber, std::move(caller));
+    });
   }
-  void* fake_stack = nullptr;
-  asan_start_switch(&fake_stack, fiber->stack_bottom, fiber->stack_size);
-  fiber->context = std::move(fiber->context).resume();
-  asan_finish_switch(fake_stack, nullptr, nullptr);
+  fibers::switch_in(fiber->context, fiber->bounds);
   current_fiber_ = nullptr;
   current_process_ = kWorld;
   if (fiber->state == FiberState::kDone) release_fiber(fiber);
 }
 
 void ExecutorCore::suspend(Fiber* fiber) {
-  void* fake_stack = nullptr;
-  asan_start_switch(&fake_stack, fiber->from_bottom, fiber->from_size);
-  try {
-    fiber->caller = std::move(fiber->caller).resume();
-  } catch (const ctx::detail::forced_unwind&) {
-    // crash() is destroying this fiber: we are back on our stack, now unwinding it to the very first frame.
-    asan_finish_switch(fake_stack, &fiber->from_bottom, &fiber->from_size);
-    fiber->unwind = std::current_exception();
-    throw;
-  }
-  asan_finish_switch(fake_stack, &fiber->from_bottom, &fiber->from_size);
+  // If crash() destroys this fiber meanwhile, this throws the forced_unwind that unwinds its stack.
+  fibers::switch_out(fiber->caller, fiber->bounds, fiber->unwind);
 }
 
 ctx::fiber ExecutorCore::fiber_main(Fiber* fiber, ctx::fiber&& caller) {
   fiber->caller = std::move(caller);
-  asan_finish_switch(nullptr, &fiber->from_bottom, &fiber->from_size);
+  fibers::fiber_entered(fiber->bounds);
   try {
     // Moved onto this stack so that its captures die with the fiber, by return or by unwinding.
     const std::function<void()> body = std::move(fiber->body);
     fiber->body = nullptr;
     body();
   } catch (const ctx::detail::forced_unwind&) {
-    // Leaving this stack for good: tell ASan (nullptr: the fiber's fake stack can be freed), then let
-    // Boost.Context catch it and switch to whoever destroyed the fiber.
-    asan_start_switch(nullptr, fiber->from_bottom, fiber->from_size);
+    // Leaving this stack for good; Boost.Context catches it and switches to whoever destroyed the fiber.
+    fibers::fiber_leaving(fiber->bounds);
     throw;
   } catch (const std::exception& e) {
     fiber_threw(fiber, e.what());
@@ -825,11 +722,11 @@ ctx::fiber ExecutorCore::fiber_main(Fiber* fiber, ctx::fiber&& caller) {
   }
   if (fiber->unwinding) {
     // The body swallowed the forced_unwind and returned: finish the unwinding Boost.Context started.
-    asan_start_switch(nullptr, fiber->from_bottom, fiber->from_size);
+    fibers::fiber_leaving(fiber->bounds);
     std::rethrow_exception(fiber->unwind);
   }
   fiber->state = FiberState::kDone;
-  asan_start_switch(nullptr, fiber->from_bottom, fiber->from_size);
+  fibers::fiber_leaving(fiber->bounds);
   return std::move(fiber->caller);
 }
 
@@ -852,14 +749,9 @@ void ExecutorCore::unwind(Fiber* fiber) {
   fiber->unwinding = true;
   current_fiber_ = fiber;
   current_process_ = fiber->process->id;
-  void* fake_stack = nullptr;
-  asan_start_switch(&fake_stack, fiber->stack_bottom, fiber->stack_size);
-  {
-    // Boost.Context throws forced_unwind at the fiber's suspension point; it returns here once the fiber's
-    // stack is unwound and released.
-    ctx::fiber doomed = std::move(fiber->context);
-  }
-  asan_finish_switch(fake_stack, nullptr, nullptr);
+  // Throws forced_unwind at the fiber's suspension point (in suspend()); returns once the fiber's stack is
+  // unwound and released.
+  fibers::destroy(fiber->context, fiber->bounds);
   current_fiber_ = saved_fiber;
   current_process_ = saved_process;
 }

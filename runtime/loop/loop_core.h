@@ -1,7 +1,8 @@
 // LoopCore: the engine behind EventLoop (internal to runtime/loop; EventLoop forwards to it). Split over two
 // files: loop_fibers.cpp (construction and teardown, fibers, the timer heap) and event_loop.cpp (the run
-// loop, posts, watches, run_blocking). The helper threads live in blocking_pool.cpp; the stack pool and ASan
-// hooks in loop_internal.h. A production binding file: it names the thread type (for the loop-thread check).
+// loop, posts, watches, run_blocking). The helper threads live in blocking_pool.cpp; the stack pool, the
+// stack switches and their ASan annotations in runtime/fiber (shared with the simulator). A production
+// binding file: it names the thread type (for the loop-thread check).
 //
 // Invariants worth knowing before reading the code:
 //   - Exactly one thing runs on the loop thread at a time: run() itself (on the caller's stack), a post or a
@@ -31,6 +32,7 @@
 
 #include <boost/context/fiber.hpp>
 
+#include "runtime/fiber/fiber_stack.h"
 #include "runtime/loop/blocking_pool.h"
 #include "runtime/loop/event_loop.h"
 #include "runtime/loop/loop_internal.h"
@@ -54,6 +56,9 @@ constexpr size_t kCompactAfterStaleTimers = 1024;
 constexpr size_t kMaxPendingPosts = 1'000'000;
 // How often a fiber being unwound may swallow the forced_unwind (see keep_unwinding) before we call it a bug.
 constexpr uint32_t kMaxUnwindRethrows = 100;
+// Idle fiber stacks kept for reuse (fibers::StackPool); beyond this many (16 MiB of address space, of which
+// only touched pages are resident) they go back to the OS.
+constexpr size_t kMaxIdleStacks = 64;
 
 enum class FiberState : uint8_t { kNew, kRunnable, kRunning, kParked, kDone };
 
@@ -72,26 +77,7 @@ struct Fiber {
   ctx::fiber caller;          // while running: the loop's context, to switch back to
   std::exception_ptr unwind;  // the forced_unwind in flight, to rethrow if user code swallows it
   uint32_t unwind_rethrows = 0;
-  // For ASan's stack-switch annotations: this fiber's stack, and the stack that last switched to it.
-  const void* stack_bottom = nullptr;
-  size_t stack_size = 0;
-  const void* from_bottom = nullptr;
-  size_t from_size = 0;
-};
-
-// The StackAllocator Boost.Context keeps in each fiber: stacks come from the pool, and their bounds are
-// recorded in the fiber for the ASan annotations.
-struct PooledStack {
-  StackPool* pool;
-  Fiber* fiber;
-  ctx::stack_context allocate() {
-    ctx::stack_context stack = pool->allocate();
-    fiber->stack_bottom = static_cast<const char*>(stack.sp) - stack.size;
-    fiber->stack_size = stack.size;
-    return stack;
-  }
-  // Called on the loop's stack once the fiber has ended or been unwound (`fiber` may be gone by then).
-  void deallocate(ctx::stack_context& stack) noexcept { pool->deallocate(stack); }
+  fibers::StackBounds bounds;  // for ASan's stack-switch annotations
 };
 
 struct TimerEntry {
@@ -170,7 +156,7 @@ class LoopCore {
   void signal_wakeup() const;
 
   // Declared first so it is destroyed last: fibers hand their stacks back to it while they are torn down.
-  StackPool stacks_;
+  fibers::StackPool stacks_{kMaxIdleStacks};
   RealClock clock_;
   int epoll_fd_ = -1;
   int wakeup_fd_ = -1;  // eventfd: post() and stop() make epoll_wait return

@@ -164,44 +164,31 @@ void LoopCore::resume(Fiber* fiber) {
   current_ = fiber;
   if (!fiber->started) {
     fiber->started = true;
-    fiber->context =
-        ctx::fiber(std::allocator_arg, PooledStack{&stacks_, fiber},
-                   [this, fiber](ctx::fiber&& caller) { return fiber_main(fiber, std::move(caller)); });
+    fiber->context = fibers::create(stacks_, fiber->bounds, [this, fiber](ctx::fiber&& caller) {
+      return fiber_main(fiber, std::move(caller));
+    });
   }
-  void* fake_stack = nullptr;
-  asan_start_switch(&fake_stack, fiber->stack_bottom, fiber->stack_size);
-  fiber->context = std::move(fiber->context).resume();
-  asan_finish_switch(fake_stack, nullptr, nullptr);
+  fibers::switch_in(fiber->context, fiber->bounds);
   current_ = nullptr;
   if (fiber->state == FiberState::kDone) release(fiber);
 }
 
 void LoopCore::suspend(Fiber* fiber) {
-  void* fake_stack = nullptr;
-  asan_start_switch(&fake_stack, fiber->from_bottom, fiber->from_size);
-  try {
-    fiber->caller = std::move(fiber->caller).resume();
-  } catch (const ctx::detail::forced_unwind&) {
-    // ~LoopCore is destroying this fiber: we are back on our stack, now unwinding it to the very first frame.
-    asan_finish_switch(fake_stack, &fiber->from_bottom, &fiber->from_size);
-    fiber->unwind = std::current_exception();
-    throw;
-  }
-  asan_finish_switch(fake_stack, &fiber->from_bottom, &fiber->from_size);
+  // If ~LoopCore destroys this fiber meanwhile, this throws the forced_unwind that unwinds its stack.
+  fibers::switch_out(fiber->caller, fiber->bounds, fiber->unwind);
 }
 
 ctx::fiber LoopCore::fiber_main(Fiber* fiber, ctx::fiber&& caller) {
   fiber->caller = std::move(caller);
-  asan_finish_switch(nullptr, &fiber->from_bottom, &fiber->from_size);
+  fibers::fiber_entered(fiber->bounds);
   try {
     // Moved onto this stack so that its captures die with the fiber, by return or by unwinding.
     const std::function<void()> body = std::move(fiber->body);
     fiber->body = nullptr;
     body();
   } catch (const ctx::detail::forced_unwind&) {
-    // Leaving this stack for good: tell ASan (nullptr: the fiber's fake stack can be freed), then let
-    // Boost.Context catch it and switch to whoever destroyed the fiber.
-    asan_start_switch(nullptr, fiber->from_bottom, fiber->from_size);
+    // Leaving this stack for good; Boost.Context catches it and switches to whoever destroyed the fiber.
+    fibers::fiber_leaving(fiber->bounds);
     throw;
   } catch (...) {
     // A bug in the caller (expected failures are values): run() stops and rethrows it on the loop thread.
@@ -210,11 +197,11 @@ ctx::fiber LoopCore::fiber_main(Fiber* fiber, ctx::fiber&& caller) {
   if (fiber->unwinding) {
     // The body swallowed the forced_unwind and returned: finish the unwinding Boost.Context started.
     MEPHISTO_LOOP_CHECK(fiber->unwind != nullptr, describe(fiber) + " unwinding without a forced_unwind");
-    asan_start_switch(nullptr, fiber->from_bottom, fiber->from_size);
+    fibers::fiber_leaving(fiber->bounds);
     std::rethrow_exception(fiber->unwind);
   }
   fiber->state = FiberState::kDone;
-  asan_start_switch(nullptr, fiber->from_bottom, fiber->from_size);
+  fibers::fiber_leaving(fiber->bounds);
   return std::move(fiber->caller);
 }
 
@@ -236,15 +223,9 @@ void LoopCore::unwind(Fiber* fiber) {
   MEPHISTO_LOOP_CHECK(fiber->state != FiberState::kRunning, describe(fiber) + " unwound while running");
   fiber->unwinding = true;
   current_ = fiber;  // the unwinding runs the fiber's destructors, which may call current()
-  void* fake_stack = nullptr;
-  asan_start_switch(&fake_stack, fiber->stack_bottom, fiber->stack_size);
-  {
-    // Destroying a suspended Boost.Context fiber throws forced_unwind at its suspension point (in suspend());
-    // control comes back here once the stack is unwound and returned to the pool. Chosen over resume_with()
-    // because it is the path Boost.Context itself takes, so ASan sees one well-annotated switch pair.
-    ctx::fiber doomed = std::move(fiber->context);
-  }
-  asan_finish_switch(fake_stack, nullptr, nullptr);
+  // Throws forced_unwind at the fiber's suspension point (in suspend()); returns once the stack is unwound
+  // and back in the pool. Chosen over resume_with() because it is the path Boost.Context itself takes.
+  fibers::destroy(fiber->context, fiber->bounds);
   current_ = nullptr;
 }
 

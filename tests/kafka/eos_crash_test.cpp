@@ -17,24 +17,16 @@
 // --worker defaults to kafka_eos_worker next to this binary. The seed fixes the kill plan (kinds, counts,
 // delays), not the exact instant each kill lands: that depends on the machine, which is the point.
 
-#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/types.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
-#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -49,6 +41,10 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/kafka/rd_handles.h"
+#include "tests/kafka/rd_test_support.h"
+#include "tests/kafka/worker_process.h"
+
 namespace {
 
 // Every broker wait is bounded by this, so a broken broker fails the test instead of hanging it.
@@ -60,15 +56,12 @@ constexpr int64_t kFinishTimeoutMs = 150'000;
 // How long a signalled worker may take to exit.
 constexpr int64_t kExitTimeoutMs = 30'000;
 
-using SteadyClock = std::chrono::steady_clock;
-
-SteadyClock::time_point After(int64_t ms) {
-  return SteadyClock::now() + std::chrono::milliseconds(ms);
-}
-
-int64_t MillisSince(SteadyClock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count();
-}
+namespace rd = mephisto::rd;
+namespace rdt = mephisto::rd_test;
+using mephisto::kafka_test::After;
+using mephisto::kafka_test::MillisSince;
+using mephisto::kafka_test::SteadyClock;
+using mephisto::kafka_test::WorkerProcess;
 
 [[noreturn]] void Fail(const std::string& what) {
   throw std::runtime_error(what);
@@ -93,178 +86,39 @@ struct DriverOptions {
 
 DriverOptions g_options;
 
-// --- RAII for librdkafka's C handles (as in plumbing_test.cpp) --------------------------------------------
-
-struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* conf) const noexcept { rd_kafka_conf_destroy(conf); }
-};
-struct ClientDeleter {
-  void operator()(rd_kafka_t* rk) const noexcept { rd_kafka_destroy(rk); }
-};
-struct ConsumerDeleter {
-  void operator()(rd_kafka_t* rk) const noexcept {
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-  }
-};
-struct MessageDeleter {
-  void operator()(rd_kafka_message_t* message) const noexcept { rd_kafka_message_destroy(message); }
-};
-struct QueueDeleter {
-  void operator()(rd_kafka_queue_t* queue) const noexcept { rd_kafka_queue_destroy(queue); }
-};
-struct EventDeleter {
-  void operator()(rd_kafka_event_t* event) const noexcept { rd_kafka_event_destroy(event); }
-};
-struct NewTopicDeleter {
-  void operator()(rd_kafka_NewTopic_t* topic) const noexcept { rd_kafka_NewTopic_destroy(topic); }
-};
-struct DeleteTopicDeleter {
-  void operator()(rd_kafka_DeleteTopic_t* topic) const noexcept { rd_kafka_DeleteTopic_destroy(topic); }
-};
-struct AdminOptionsDeleter {
-  void operator()(rd_kafka_AdminOptions_t* options) const noexcept { rd_kafka_AdminOptions_destroy(options); }
-};
-struct PartitionListDeleter {
-  void operator()(rd_kafka_topic_partition_list_t* list) const noexcept {
-    rd_kafka_topic_partition_list_destroy(list);
-  }
-};
-
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
-using ClientPtr = std::unique_ptr<rd_kafka_t, ClientDeleter>;
-using ConsumerPtr = std::unique_ptr<rd_kafka_t, ConsumerDeleter>;
-using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
-using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
-using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
-using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>;
-using DeleteTopicPtr = std::unique_ptr<rd_kafka_DeleteTopic_t, DeleteTopicDeleter>;
-using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
-using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
-
 void OnClientError(rd_kafka_t*, int error, const char* reason, void*) {
   std::cerr << "driver: librdkafka " << rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(error)) << ": "
             << reason << '\n';
 }
 
-ConfPtr MakeConf(const std::vector<std::pair<std::string, std::string>>& settings) {
-  ConfPtr conf(rd_kafka_conf_new());
-  char errstr[512];
-  for (const auto& [name, value] : settings) {
-    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK) {
-      Fail("config " + name + "=" + value + ": " + errstr);
-    }
-  }
-  rd_kafka_conf_set_error_cb(conf.get(), OnClientError);
-  return conf;
-}
-
-struct DeliveryCount {
-  int64_t delivered = 0;
-  int64_t failed = 0;
-  std::string first_failure;
-};
-
-void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
-  auto* count = static_cast<DeliveryCount*>(opaque);
-  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    ++count->delivered;
-  } else if (count->failed++ == 0) {
-    count->first_failure = rd_kafka_err2str(message->err);
-  }
-}
-
 // `count` must outlive the producer.
-ClientPtr MakeProducer(const std::string& bootstrap, DeliveryCount& count) {
-  ConfPtr conf =
-      MakeConf({{"bootstrap.servers", bootstrap},
-                {"enable.idempotence", "true"},  // keeps each partition in send order under retries
-                {"linger.ms", "5"}});
-  rd_kafka_conf_set_dr_msg_cb(conf.get(), OnDelivery);
-  rd_kafka_conf_set_opaque(conf.get(), &count);
-  char errstr[512];
-  ClientPtr producer(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr));
-  if (!producer) Fail(std::string("creating producer: ") + errstr);
-  conf.release();  // rd_kafka_new took ownership
-  return producer;
+rd::HandlePtr MakeProducer(const std::string& bootstrap, rdt::DeliveryCount& count) {
+  rd::ConfPtr conf =
+      rdt::MakeConf({{"bootstrap.servers", bootstrap},
+                     {"enable.idempotence", "true"},  // keeps each partition in send order under retries
+                     {"linger.ms", "5"}},
+                    OnClientError);
+  rdt::CountDeliveries(conf.get(), count);
+  return rdt::MakeProducer(std::move(conf));
 }
 
 // A consumer that never joins its group: it reads by assign() or fetches a group's committed offsets.
-ConsumerPtr MakeConsumer(const std::string& bootstrap, const std::string& group,
-                         const std::string& isolation) {
-  ConfPtr conf = MakeConf({{"bootstrap.servers", bootstrap},
-                           {"group.id", group},
-                           {"enable.auto.commit", "false"},
-                           {"enable.auto.offset.store", "false"},
-                           {"enable.partition.eof", "true"},
-                           {"auto.offset.reset", "earliest"},
-                           {"isolation.level", isolation}});
-  char errstr[512];
-  ConsumerPtr consumer(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof errstr));
-  if (!consumer) Fail(std::string("creating consumer: ") + errstr);
-  conf.release();
-  return consumer;
-}
-
-// Runs one admin request whose result event has per-topic results; fails on any error.
-void CheckTopicResults(rd_kafka_queue_t* queue, rd_kafka_event_type_t expected_type,
-                       const std::string& what) {
-  EventPtr event(rd_kafka_queue_poll(queue, kTimeoutMs + 5'000));
-  if (!event) Fail(what + ": no answer within the timeout");
-  if (rd_kafka_event_type(event.get()) != expected_type) {
-    Fail(what + ": unexpected event " + rd_kafka_event_name(event.get()));
-  }
-  if (rd_kafka_event_error(event.get())) Fail(what + ": " + rd_kafka_event_error_string(event.get()));
-  size_t count = 0;
-  const rd_kafka_topic_result_t** results =
-      expected_type == RD_KAFKA_EVENT_CREATETOPICS_RESULT
-          ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event.get()), &count)
-          : rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event.get()), &count);
-  for (size_t i = 0; i < count; ++i) {
-    if (rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i])) {
-      const char* message = rd_kafka_topic_result_error_string(results[i]);
-      Fail(what + " " + rd_kafka_topic_result_name(results[i]) + ": " + rd_kafka_err2name(err) +
-           (message ? std::string(": ") + message : ""));
-    }
-  }
-}
-
-AdminOptionsPtr MakeAdminOptions(rd_kafka_t* client, rd_kafka_admin_op_t op) {
-  AdminOptionsPtr options(rd_kafka_AdminOptions_new(client, op));
-  char errstr[512];
-  // The operation timeout makes the broker answer only once the change is done (the topic has a leader).
-  if (rd_kafka_AdminOptions_set_operation_timeout(options.get(), kTimeoutMs, errstr, sizeof errstr) ||
-      rd_kafka_AdminOptions_set_request_timeout(options.get(), kTimeoutMs, errstr, sizeof errstr)) {
-    Fail(std::string("admin options: ") + errstr);
-  }
-  return options;
-}
-
-void CreateTopic(rd_kafka_t* client, const std::string& topic, int partitions) {
-  char errstr[512];
-  NewTopicPtr new_topic(rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr, sizeof errstr));
-  if (!new_topic) Fail(std::string("NewTopic: ") + errstr);
-  AdminOptionsPtr options = MakeAdminOptions(client, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  QueuePtr queue(rd_kafka_queue_new(client));
-  rd_kafka_NewTopic_t* topics[] = {new_topic.get()};
-  rd_kafka_CreateTopics(client, topics, 1, options.get(), queue.get());
-  CheckTopicResults(queue.get(), RD_KAFKA_EVENT_CREATETOPICS_RESULT, "CreateTopics");
+rdt::ConsumerPtr MakeConsumer(const std::string& bootstrap, const std::string& group,
+                              const std::string& isolation) {
+  return rdt::MakeConsumer(rdt::MakeConf({{"bootstrap.servers", bootstrap},
+                                          {"group.id", group},
+                                          {"enable.auto.commit", "false"},
+                                          {"enable.auto.offset.store", "false"},
+                                          {"enable.partition.eof", "true"},
+                                          {"auto.offset.reset", "earliest"},
+                                          {"isolation.level", isolation}},
+                                         OnClientError));
 }
 
 // Best effort: the development broker is shared and long-lived, so the test cleans up after itself.
-void DeleteTopics(rd_kafka_t* client, const std::vector<std::string>& names) {
-  std::vector<DeleteTopicPtr> owned;
-  std::vector<rd_kafka_DeleteTopic_t*> topics;
-  for (const std::string& name : names) {
-    owned.emplace_back(rd_kafka_DeleteTopic_new(name.c_str()));
-    topics.push_back(owned.back().get());
-  }
-  AdminOptionsPtr options = MakeAdminOptions(client, RD_KAFKA_ADMIN_OP_DELETETOPICS);
-  QueuePtr queue(rd_kafka_queue_new(client));
-  rd_kafka_DeleteTopics(client, topics.data(), topics.size(), options.get(), queue.get());
+void DeleteTopicsQuietly(rd_kafka_t* client, const std::vector<std::string>& names) {
   try {
-    CheckTopicResults(queue.get(), RD_KAFKA_EVENT_DELETETOPICS_RESULT, "DeleteTopics");
+    rdt::DeleteTopics(client, names, kTimeoutMs);
   } catch (const std::exception& error) {
     std::cerr << "driver: cleanup failed (ignored): " << error.what() << '\n';
   }
@@ -274,7 +128,7 @@ void DeleteTopics(rd_kafka_t* client, const std::vector<std::string>& names) {
 // consumer must be read_uncommitted: read_committed asks for stable offsets only, and the broker then answers
 // UNSTABLE_OFFSET_COMMIT for as long as the worker keeps a transaction open, which it nearly always does.
 std::vector<int64_t> CommittedOffsets(rd_kafka_t* consumer, const std::string& topic, int partitions) {
-  PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
+  rd::PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
   for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
   if (rd_kafka_resp_err_t err = rd_kafka_committed(consumer, list.get(), kTimeoutMs)) {
     Fail(std::string("committed: ") + rd_kafka_err2str(err));
@@ -302,10 +156,6 @@ std::vector<int64_t> EndOffsets(rd_kafka_t* client, const std::string& topic, in
   return ends;
 }
 
-std::string Text(const void* data, size_t size) {
-  return data ? std::string(static_cast<const char*>(data), size) : std::string();
-}
-
 struct OutputRecord {
   int32_t partition = 0;
   int64_t offset = 0;
@@ -319,14 +169,8 @@ struct OutputRecord {
 // markers of the last commit were still on their way (the coordinator writes them after answering EndTxn).
 std::vector<OutputRecord> ReadAll(const std::string& bootstrap, const std::string& topic, int partitions,
                                   const std::string& isolation, const std::string& group) {
-  ConsumerPtr consumer = MakeConsumer(bootstrap, group, isolation);
-  PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
-  for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  if (rd_kafka_resp_err_t err = rd_kafka_assign(consumer.get(), list.get())) {
-    Fail(std::string("assign: ") + rd_kafka_err2str(err));
-  }
+  rdt::ConsumerPtr consumer = MakeConsumer(bootstrap, group, isolation);
+  rdt::AssignFromBeginning(consumer.get(), topic, partitions);
   constexpr int64_t kSettleMs = 1'000;
   std::vector<OutputRecord> records;
   std::vector<bool> at_end(partitions, false);
@@ -338,7 +182,7 @@ std::vector<OutputRecord> ReadAll(const std::string& bootstrap, const std::strin
            " records");
     }
     if (all_at_end_since && MillisSince(*all_at_end_since) >= kSettleMs) return records;
-    MessagePtr message(rd_kafka_consumer_poll(consumer.get(), 100));
+    rd::MessagePtr message(rd_kafka_consumer_poll(consumer.get(), 100));
     if (!message) continue;
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       at_end.at(message->partition) = true;
@@ -354,196 +198,21 @@ std::vector<OutputRecord> ReadAll(const std::string& bootstrap, const std::strin
     }
     at_end.at(message->partition) = false;
     all_at_end_since.reset();
-    OutputRecord record{message->partition, message->offset, Text(message->key, message->key_len),
-                        Text(message->payload, message->len), ""};
+    OutputRecord record{message->partition, message->offset, rdt::Text(message->key, message->key_len),
+                        rdt::Text(message->payload, message->len), ""};
     rd_kafka_headers_t* headers = nullptr;
     const void* src = nullptr;
     size_t src_size = 0;
     if (rd_kafka_message_headers(message.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         rd_kafka_header_get_last(headers, "src", &src, &src_size) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      record.src = Text(src, src_size);
+      record.src = rdt::Text(src, src_size);
     }
     records.push_back(std::move(record));
   }
 }
 
-// --- worker processes --------------------------------------------------------------------------------------
-
-// A kafka_eos_worker child process and its stdout, read line by line. The destructor kills and reaps it, so
-// no worker outlives a failed test; PR_SET_PDEATHSIG covers the driver itself being killed (a CTest timeout).
-class WorkerProcess {
- public:
-  WorkerProcess(std::string name, const std::vector<std::string>& argv) : name_(std::move(name)) {
-    std::vector<char*> args;
-    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) Fail(std::string("pipe2: ") + std::strerror(errno));
-    const pid_t parent = getpid();
-    pid_ = fork();
-    if (pid_ < 0) Fail(std::string("fork: ") + std::strerror(errno));
-    if (pid_ == 0) {
-      // Only async-signal-safe calls between fork and exec: the driver has librdkafka threads.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      if (dup2(fds[1], STDOUT_FILENO) < 0) _exit(127);  // the duplicate does not inherit O_CLOEXEC
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    out_fd_ = fds[0];
-    fcntl(out_fd_, F_SETFL, fcntl(out_fd_, F_GETFL) | O_NONBLOCK);
-    started_ = SteadyClock::now();
-    std::cerr << "driver: started " << name_ << " (pid " << pid_ << ")\n";
-  }
-
-  ~WorkerProcess() {
-    Kill(SIGKILL);
-    if (out_fd_ >= 0) close(out_fd_);
-  }
-
-  WorkerProcess(const WorkerProcess&) = delete;
-  WorkerProcess& operator=(const WorkerProcess&) = delete;
-
-  [[nodiscard]] const std::string& name() const { return name_; }
-  [[nodiscard]] const std::vector<std::string>& lines() const { return lines_; }
-  [[nodiscard]] SteadyClock::time_point started() const { return started_; }
-  [[nodiscard]] bool running() { return !Reap(false).has_value(); }
-
-  // The next line of output, or nullopt at the deadline or once the output has ended.
-  std::optional<std::string> NextLine(SteadyClock::time_point deadline) {
-    for (;;) {
-      if (!pending_.empty()) {
-        std::string line = std::move(pending_.front());
-        pending_.pop_front();
-        return line;
-      }
-      if (out_fd_ < 0 || SteadyClock::now() >= deadline) return std::nullopt;
-      const auto left_ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
-      pollfd ready{out_fd_, POLLIN, 0};
-      const int polled = poll(&ready, 1, static_cast<int>(std::clamp<int64_t>(left_ms.count(), 0, 100)));
-      if (polled < 0 && errno != EINTR) Fail(std::string("poll: ") + std::strerror(errno));
-      if (polled > 0) ReadAvailable();
-    }
-  }
-
-  // Reads (and echoes) output until the deadline; keeps the pipe from filling up while the driver waits.
-  void PumpUntil(SteadyClock::time_point deadline) {
-    while (NextLine(deadline)) {
-    }
-  }
-
-  void Signal(int signal_number) {
-    if (status_) return;
-    if (kill(pid_, signal_number) != 0 && errno != ESRCH) Fail(std::string("kill: ") + std::strerror(errno));
-  }
-
-  // SIGKILLs the process (if still running), reaps it, and reads the rest of its output.
-  void Kill(int signal_number) {
-    if (!status_) {
-      kill(pid_, signal_number);
-      Reap(true);
-    }
-    // A killed process's pipe is closed by the kernel, so the rest reads at once.
-    const auto deadline = After(1'000);
-    while (out_fd_ >= 0 && SteadyClock::now() < deadline) {
-      pollfd ready{out_fd_, POLLIN, 0};
-      if (poll(&ready, 1, 100) > 0) ReadAvailable();
-    }
-  }
-
-  // After SIGSTOP: waits until the process has stopped (bounded in practice: SIGSTOP cannot be caught).
-  void WaitStopped() {
-    int status = 0;
-    pid_t reaped = 0;
-    do {
-      reaped = waitpid(pid_, &status, WUNTRACED);
-    } while (reaped < 0 && errno == EINTR);
-    if (reaped != pid_) Fail(name_ + ": waitpid(WUNTRACED): " + std::strerror(errno));
-    if (!WIFSTOPPED(status)) {
-      status_ = status;
-      Fail(name_ + ": " + DescribeStatus(status) + " instead of stopping");
-    }
-  }
-
-  // Waits for the process to exit on its own (reading its output meanwhile); its wait status, or nullopt.
-  std::optional<int> WaitExit(SteadyClock::time_point deadline) {
-    for (;;) {
-      if (auto status = Reap(false)) {
-        PumpUntil(After(1'000));
-        return status;
-      }
-      if (SteadyClock::now() >= deadline) return std::nullopt;
-      PumpUntil(std::min(deadline, After(50)));
-    }
-  }
-
-  // The wait status once the process has been reaped.
-  std::optional<int> Reap(bool block) {
-    if (status_) return status_;
-    int status = 0;
-    pid_t reaped = 0;
-    do {
-      reaped = waitpid(pid_, &status, block ? 0 : WNOHANG);
-    } while (reaped < 0 && errno == EINTR);
-    if (reaped == pid_) {
-      status_ = status;
-      std::cerr << "driver: " << name_ << " " << DescribeStatus(status) << " after " << MillisSince(started_)
-                << " ms\n";
-    } else if (reaped < 0) {
-      Fail(std::string("waitpid: ") + std::strerror(errno));
-    }
-    return status_;
-  }
-
-  static std::string DescribeStatus(int status) {
-    if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return std::string("killed by ") + strsignal(WTERMSIG(status));
-    return "status " + std::to_string(status);
-  }
-
- private:
-  void ReadAvailable() {
-    char buffer[8192];
-    for (;;) {
-      const ssize_t n = read(out_fd_, buffer, sizeof buffer);
-      if (n > 0) {
-        partial_.append(buffer, static_cast<size_t>(n));
-        size_t newline = 0;
-        while ((newline = partial_.find('\n')) != std::string::npos) {
-          AddLine(partial_.substr(0, newline));
-          partial_.erase(0, newline + 1);
-        }
-        continue;
-      }
-      if (n == 0) {  // end of output
-        if (!partial_.empty()) AddLine(std::exchange(partial_, {}));
-        close(out_fd_);
-        out_fd_ = -1;
-        return;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      Fail(std::string("read: ") + std::strerror(errno));
-    }
-  }
-
-  void AddLine(std::string line) {
-    std::cerr << "[" << name_ << " +" << MillisSince(started_) << "ms] " << line << '\n';
-    lines_.push_back(line);
-    pending_.push_back(std::move(line));
-  }
-
-  std::string name_;
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  SteadyClock::time_point started_;
-  std::string partial_;
-  std::deque<std::string> pending_;
-  std::vector<std::string> lines_;
-  std::optional<int> status_;
-};
+// --- worker output
+// -------------------------------------------------------------------------------------------
 
 bool StartsWith(std::string_view line, std::string_view prefix) {
   return line.substr(0, prefix.size()) == prefix;
@@ -689,14 +358,6 @@ std::string DescribeOutcomes(const std::map<std::string, int>& outcomes) {
   return outcomes.empty() ? "none" : text.str();
 }
 
-std::string UniqueSuffix(uint64_t seed) {
-  std::mt19937_64 generator{std::random_device{}() ^ seed};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string suffix;
-  for (int i = 0; i < 12; ++i) suffix += kHex[generator() % 16];
-  return suffix;
-}
-
 // What the worker instances said about themselves, summed over all of them.
 struct WorkerReports {
   int64_t commits = 0;
@@ -731,7 +392,7 @@ class EosCrashTest : public ::testing::Test {
       FAIL() << "worker binary not found: " << g_options.worker_path << " (pass --worker PATH)";
     }
     seed_ = g_options.seed.value_or(std::random_device{}());
-    const std::string suffix = UniqueSuffix(seed_);
+    const std::string suffix = rdt::RandomSuffix();
     input_ = "mephisto.eos.in-" + suffix;
     output_ = "mephisto.eos.out-" + suffix;
     group_ = "mephisto.eos.group-" + suffix;
@@ -805,25 +466,12 @@ TEST_F(EosCrashTest, EveryInputIsOutputExactlyOnceAcrossSigkills) {
   const std::vector<Step> plan = MakePlan(random, g_options);
 
   // --- topics and input: keys k<i>, values in-<i>, input i in partition i % kPartitions.
-  DeliveryCount delivery;
-  ClientPtr producer = MakeProducer(bootstrap_, delivery);
-  CreateTopic(producer.get(), input_, kPartitions);
-  CreateTopic(producer.get(), output_, kPartitions);
+  rdt::DeliveryCount delivery;
+  rd::HandlePtr producer = MakeProducer(bootstrap_, delivery);
+  rdt::CreateTopics(producer.get(), {input_, output_}, kPartitions, kTimeoutMs);
   for (int64_t i = 0; i < records; ++i) {
-    const std::string key = "k" + std::to_string(i);
-    const std::string value = "in-" + std::to_string(i);
-    for (int attempt = 0;; ++attempt) {
-      rd_kafka_resp_err_t err =
-          rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC(input_.c_str()),
-                            RD_KAFKA_V_PARTITION(static_cast<int32_t>(i % kPartitions)),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
-                            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || attempt >= 100) {
-        Fail(std::string("produce: ") + rd_kafka_err2str(err));
-      }
-      rd_kafka_poll(producer.get(), 100);  // serves delivery reports, which frees queue space
-    }
+    rdt::Produce(producer.get(), input_, static_cast<int32_t>(i % kPartitions), "k" + std::to_string(i),
+                 "in-" + std::to_string(i));
   }
   ASSERT_EQ(rd_kafka_flush(producer.get(), kTimeoutMs), RD_KAFKA_RESP_ERR_NO_ERROR);
   ASSERT_EQ(delivery.failed, 0) << "first input delivery failure: " << delivery.first_failure;
@@ -956,7 +604,7 @@ TEST_F(EosCrashTest, EveryInputIsOutputExactlyOnceAcrossSigkills) {
 
   // --- the last worker finishes the input: done once the group's committed offsets reach the input's end.
   const auto finish_start = SteadyClock::now();
-  ConsumerPtr offsets_reader = MakeConsumer(bootstrap_, group_, "read_uncommitted");
+  rdt::ConsumerPtr offsets_reader = MakeConsumer(bootstrap_, group_, "read_uncommitted");
   const auto finish_deadline = After(kFinishTimeoutMs);
   std::vector<int64_t> committed;
   for (;;) {
@@ -1073,7 +721,7 @@ TEST_F(EosCrashTest, EveryInputIsOutputExactlyOnceAcrossSigkills) {
   EXPECT_GE(aborted_records, open_records_killed)
       << "records of transactions killed before commit must stay in the log as aborted records";
 
-  if (!HasFailure()) DeleteTopics(producer.get(), {input_, output_});
+  if (!HasFailure()) DeleteTopicsQuietly(producer.get(), {input_, output_});
 }
 
 std::string DefaultWorkerPath() {

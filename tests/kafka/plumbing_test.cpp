@@ -14,90 +14,31 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
-#include <memory>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "runtime/kafka/rd_handles.h"
+#include "tests/kafka/rd_test_support.h"
+
 namespace {
+
+namespace rd = mephisto::rd;
+namespace rdt = mephisto::rd_test;
 
 // Every wait is bounded by this, so a broken broker fails the test instead of hanging it.
 constexpr int kTimeoutMs = 30'000;
 constexpr auto kTimeout = std::chrono::milliseconds(kTimeoutMs);
 
-// --- RAII for librdkafka's C handles ---------------------------------------------------------------------
-
-struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* conf) const noexcept { rd_kafka_conf_destroy(conf); }
-};
-struct ProducerDeleter {
-  void operator()(rd_kafka_t* rk) const noexcept { rd_kafka_destroy(rk); }
-};
-struct ConsumerDeleter {
-  void operator()(rd_kafka_t* rk) const noexcept {
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-  }
-};
-struct MessageDeleter {
-  void operator()(rd_kafka_message_t* message) const noexcept { rd_kafka_message_destroy(message); }
-};
-struct ErrorDeleter {
-  void operator()(rd_kafka_error_t* error) const noexcept { rd_kafka_error_destroy(error); }
-};
-struct QueueDeleter {
-  void operator()(rd_kafka_queue_t* queue) const noexcept { rd_kafka_queue_destroy(queue); }
-};
-struct EventDeleter {
-  void operator()(rd_kafka_event_t* event) const noexcept { rd_kafka_event_destroy(event); }
-};
-struct NewTopicDeleter {
-  void operator()(rd_kafka_NewTopic_t* topic) const noexcept { rd_kafka_NewTopic_destroy(topic); }
-};
-struct AdminOptionsDeleter {
-  void operator()(rd_kafka_AdminOptions_t* options) const noexcept { rd_kafka_AdminOptions_destroy(options); }
-};
-struct PartitionListDeleter {
-  void operator()(rd_kafka_topic_partition_list_t* list) const noexcept {
-    rd_kafka_topic_partition_list_destroy(list);
-  }
-};
-
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
-using ProducerPtr = std::unique_ptr<rd_kafka_t, ProducerDeleter>;
-using ConsumerPtr = std::unique_ptr<rd_kafka_t, ConsumerDeleter>;
-using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
-using ErrorPtr = std::unique_ptr<rd_kafka_error_t, ErrorDeleter>;
-using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
-using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
-using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>;
-using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
-using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
-
 // Failures in the helpers throw; GoogleTest reports the message as the test's failure.
-[[noreturn]] void Fail(const std::string& what) { throw std::runtime_error(what); }
-
-void ThrowIfError(rd_kafka_error_t* raw_error, const std::string& what) {
-  ErrorPtr error(raw_error);
-  if (error) Fail(what + ": " + rd_kafka_error_string(error.get()));
+[[noreturn]] void Fail(const std::string& what) {
+  throw std::runtime_error(what);
 }
 
-// Outcome of the producer's callbacks. librdkafka calls them from rd_kafka_poll/flush on the calling thread.
-struct ProducerReport {
-  int delivered = 0;
-  int failed = 0;
-  std::string first_failure;
-};
-
-void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
-  auto* report = static_cast<ProducerReport*>(opaque);
-  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    ++report->delivered;
-    return;
-  }
-  if (report->failed++ == 0) report->first_failure = rd_kafka_err2str(message->err);
+void ThrowIfError(rd_kafka_error_t* raw_error, const std::string& what) {
+  rd::ErrorPtr error(raw_error);
+  if (error) Fail(what + ": " + rd_kafka_error_string(error.get()));
 }
 
 void OnError(rd_kafka_t*, int error, const char* reason, void*) {
@@ -105,102 +46,42 @@ void OnError(rd_kafka_t*, int error, const char* reason, void*) {
             << reason << '\n';
 }
 
-ConfPtr MakeConf(const std::vector<std::pair<std::string, std::string>>& settings) {
-  ConfPtr conf(rd_kafka_conf_new());
-  char errstr[512];
-  for (const auto& [name, value] : settings) {
-    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK) {
-      Fail("config " + name + "=" + value + ": " + errstr);
-    }
-  }
-  rd_kafka_conf_set_error_cb(conf.get(), OnError);
-  return conf;
-}
-
 // `report` must outlive the producer.
-ProducerPtr MakeProducer(const std::string& bootstrap, ProducerReport& report,
-                         std::vector<std::pair<std::string, std::string>> settings = {}) {
+rd::HandlePtr MakeProducer(const std::string& bootstrap, rdt::DeliveryCount& report,
+                           rdt::Properties settings = {}) {
   settings.emplace_back("bootstrap.servers", bootstrap);
   // Idempotence keeps a partition's records in send order even when the client retries.
   settings.emplace_back("enable.idempotence", "true");
-  ConfPtr conf = MakeConf(settings);
-  rd_kafka_conf_set_dr_msg_cb(conf.get(), OnDelivery);
-  rd_kafka_conf_set_opaque(conf.get(), &report);
-  char errstr[512];
-  ProducerPtr producer(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr));
-  if (!producer) Fail(std::string("creating producer: ") + errstr);
-  conf.release();  // rd_kafka_new took ownership.
-  return producer;
+  rd::ConfPtr conf = rdt::MakeConf(settings, OnError);
+  rdt::CountDeliveries(conf.get(), report);
+  return rdt::MakeProducer(std::move(conf));
 }
 
 // A consumer assigned partition 0 of `topic` from the beginning, outside any group rebalance (the group id
 // only satisfies rd_kafka_consumer_poll; nothing is committed).
-ConsumerPtr MakeConsumer(const std::string& bootstrap, const std::string& group, const std::string& topic,
-                         const std::string& isolation_level) {
-  ConfPtr conf = MakeConf({{"bootstrap.servers", bootstrap},
-                           {"group.id", group},
-                           {"enable.auto.commit", "false"},
-                           {"enable.partition.eof", "true"},
-                           {"isolation.level", isolation_level}});
-  char errstr[512];
-  ConsumerPtr consumer(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof errstr));
-  if (!consumer) Fail(std::string("creating consumer: ") + errstr);
-  conf.release();
-  PartitionListPtr partitions(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(partitions.get(), topic.c_str(), 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  if (rd_kafka_resp_err_t err = rd_kafka_assign(consumer.get(), partitions.get())) {
-    Fail(std::string("assign: ") + rd_kafka_err2str(err));
-  }
+rdt::ConsumerPtr MakeConsumer(const std::string& bootstrap, const std::string& group,
+                              const std::string& topic, const std::string& isolation_level) {
+  rdt::ConsumerPtr consumer = rdt::MakeConsumer(rdt::MakeConf({{"bootstrap.servers", bootstrap},
+                                                               {"group.id", group},
+                                                               {"enable.auto.commit", "false"},
+                                                               {"enable.partition.eof", "true"},
+                                                               {"isolation.level", isolation_level}},
+                                                              OnError));
+  rdt::AssignFromBeginning(consumer.get(), topic, 1);
   return consumer;
 }
 
 void CreateTopic(rd_kafka_t* client, const std::string& topic, int partitions) {
-  char errstr[512];
-  NewTopicPtr new_topic(rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr, sizeof errstr));
-  if (!new_topic) Fail(std::string("NewTopic: ") + errstr);
-  AdminOptionsPtr options(rd_kafka_AdminOptions_new(client, RD_KAFKA_ADMIN_OP_CREATETOPICS));
-  // The operation timeout makes the broker answer only once the topic exists (has a leader).
-  if (rd_kafka_AdminOptions_set_operation_timeout(options.get(), kTimeoutMs, errstr, sizeof errstr) ||
-      rd_kafka_AdminOptions_set_request_timeout(options.get(), kTimeoutMs, errstr, sizeof errstr)) {
-    Fail(std::string("admin options: ") + errstr);
-  }
-  QueuePtr queue(rd_kafka_queue_new(client));
-  rd_kafka_NewTopic_t* topics[] = {new_topic.get()};
-  rd_kafka_CreateTopics(client, topics, 1, options.get(), queue.get());
-
-  EventPtr event(rd_kafka_queue_poll(queue.get(), kTimeoutMs + 5'000));
-  if (!event) Fail("CreateTopics: no answer within the timeout");
-  if (rd_kafka_event_type(event.get()) != RD_KAFKA_EVENT_CREATETOPICS_RESULT) {
-    Fail(std::string("CreateTopics: unexpected event ") + rd_kafka_event_name(event.get()));
-  }
-  if (rd_kafka_event_error(event.get())) {
-    Fail(std::string("CreateTopics: ") + rd_kafka_event_error_string(event.get()));
-  }
-  size_t count = 0;
-  const rd_kafka_topic_result_t** results =
-      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event.get()), &count);
-  if (count != 1) Fail("CreateTopics: expected 1 result, got " + std::to_string(count));
-  if (rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[0])) {
-    const char* message = rd_kafka_topic_result_error_string(results[0]);
-    Fail("CreateTopics " + topic + ": " + rd_kafka_err2name(err) +
-         (message ? std::string(": ") + message : ""));
-  }
+  rdt::CreateTopics(client, {topic}, partitions, kTimeoutMs);
 }
 
 void Produce(rd_kafka_t* producer, const std::string& topic, const std::string& key,
              const std::string& value) {
-  rd_kafka_resp_err_t err =
-      rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
-                        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
-  if (err) Fail("produce " + key + ": " + rd_kafka_err2str(err));
+  rdt::Produce(producer, topic, 0, key, value);
 }
 
 void Flush(rd_kafka_t* producer) {
-  if (rd_kafka_resp_err_t err = rd_kafka_flush(producer, kTimeoutMs)) {
-    Fail(std::string("flush: ") + rd_kafka_err2str(err));
-  }
+  rdt::Flush(producer, kTimeoutMs);
 }
 
 struct Record {
@@ -208,10 +89,6 @@ struct Record {
   std::string value;
   int64_t offset = -1;
 };
-
-std::string Text(const void* data, size_t size) {
-  return data ? std::string(static_cast<const char*>(data), size) : std::string();
-}
 
 // Polls until `done(records, at_end)` holds; `at_end` is true when the consumer has caught up with the
 // partition (for read_committed: with the last stable offset). Fails after kTimeout.
@@ -225,7 +102,7 @@ std::vector<Record> ConsumeUntil(rd_kafka_t* consumer, Done done) {
       Fail("consumer timed out after " + std::to_string(records.size()) + " records" +
            (at_end ? " (at end of partition)" : ""));
     }
-    MessagePtr message(rd_kafka_consumer_poll(consumer, 100));
+    rd::MessagePtr message(rd_kafka_consumer_poll(consumer, 100));
     if (!message) continue;
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       at_end = true;
@@ -241,7 +118,7 @@ std::vector<Record> ConsumeUntil(rd_kafka_t* consumer, Done done) {
       continue;
     }
     at_end = false;
-    records.push_back({Text(message->key, message->key_len), Text(message->payload, message->len),
+    records.push_back({rdt::Text(message->key, message->key_len), rdt::Text(message->payload, message->len),
                        message->offset});
   }
   return records;
@@ -255,11 +132,7 @@ std::vector<std::string> Values(const std::vector<Record>& records) {
 
 // Names unique to this run, so tests can share the broker and re-runs never see old data.
 std::string UniqueName(const std::string& prefix) {
-  static std::mt19937_64 generator{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string name = prefix + "-";
-  for (int i = 0; i < 12; ++i) name += kHex[generator() % 16];
-  return name;
+  return prefix + "-" + rdt::RandomSuffix();
 }
 
 class KafkaPlumbing : public ::testing::Test {
@@ -282,8 +155,8 @@ TEST_F(KafkaPlumbing, ProducedRecordsComeBackInOrderWithKeys) {
   constexpr int kRecords = 100;
   const std::string topic = UniqueName("mephisto.plumbing.order");
 
-  ProducerReport report;
-  ProducerPtr producer = MakeProducer(bootstrap_, report);
+  rdt::DeliveryCount report;
+  rd::HandlePtr producer = MakeProducer(bootstrap_, report);
   CreateTopic(producer.get(), topic, 1);
   for (int i = 0; i < kRecords; ++i) {
     Produce(producer.get(), topic, "key-" + std::to_string(i), "value-" + std::to_string(i));
@@ -292,13 +165,12 @@ TEST_F(KafkaPlumbing, ProducedRecordsComeBackInOrderWithKeys) {
   ASSERT_EQ(report.failed, 0) << "first delivery failure: " << report.first_failure;
   ASSERT_EQ(report.delivered, kRecords);
 
-  ConsumerPtr consumer =
+  rdt::ConsumerPtr consumer =
       MakeConsumer(bootstrap_, UniqueName("mephisto.plumbing.group"), topic, "read_committed");
   // Reads to the end of the partition rather than to the 100th record, so extra records would show up too.
-  std::vector<Record> records =
-      ConsumeUntil(consumer.get(), [](const std::vector<Record>& got, bool at_end) {
-        return at_end && got.size() >= static_cast<size_t>(kRecords);
-      });
+  std::vector<Record> records = ConsumeUntil(consumer.get(), [](const std::vector<Record>& got, bool at_end) {
+    return at_end && got.size() >= static_cast<size_t>(kRecords);
+  });
 
   ASSERT_EQ(records.size(), static_cast<size_t>(kRecords));
   for (int i = 0; i < kRecords; ++i) {
@@ -312,8 +184,8 @@ TEST_F(KafkaPlumbing, ReadCommittedHidesAbortedTransactions) {
   constexpr int kPerTransaction = 5;
   const std::string topic = UniqueName("mephisto.plumbing.txn");
 
-  ProducerReport report;
-  ProducerPtr producer =
+  rdt::DeliveryCount report;
+  rd::HandlePtr producer =
       MakeProducer(bootstrap_, report, {{"transactional.id", UniqueName("mephisto.plumbing.txn-producer")}});
   CreateTopic(producer.get(), topic, 1);
   ThrowIfError(rd_kafka_init_transactions(producer.get(), kTimeoutMs), "init_transactions");
@@ -356,12 +228,12 @@ TEST_F(KafkaPlumbing, ReadCommittedHidesAbortedTransactions) {
   }
 
   {
-    ConsumerPtr consumer =
+    rdt::ConsumerPtr consumer =
         MakeConsumer(bootstrap_, UniqueName("mephisto.plumbing.group"), topic, "read_committed");
     EXPECT_EQ(Values(ConsumeUntil(consumer.get(), read_through_last)), committed);
   }
   {
-    ConsumerPtr consumer =
+    rdt::ConsumerPtr consumer =
         MakeConsumer(bootstrap_, UniqueName("mephisto.plumbing.group"), topic, "read_uncommitted");
     EXPECT_EQ(Values(ConsumeUntil(consumer.get(), read_through_last)), everything);
   }

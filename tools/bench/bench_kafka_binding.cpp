@@ -39,12 +39,15 @@
 #include <vector>
 
 #include "runtime/kafka/kafka_broker_client.h"
+#include "runtime/kafka/rd_handles.h"
 #include "runtime/loop/event_loop.h"
 #include "runtime/seam/broker_client.h"
+#include "tests/kafka/rd_test_support.h"
 
 namespace {
 
 using namespace mephisto;
+namespace rdt = mephisto::rd_test;
 
 // Anything that makes the figures meaningless: the run stops with this message and a non-zero exit.
 struct BenchFailure : std::runtime_error {
@@ -282,31 +285,10 @@ class StallGuard {
 
 // --- raw librdkafka ----------------------------------------------------------------------------------------
 
-using RdKafkaPtr = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
-
-rd_kafka_conf_t* raw_conf(const std::string& bootstrap,
-                          const std::map<std::string, std::string>& properties) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char error[512];
-  auto set = [&](const std::string& name, const std::string& value) {
-    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      throw BenchFailure("librdkafka rejected " + name + "=" + value + ": " + error);
-    }
-  };
-  set("bootstrap.servers", bootstrap);
-  for (const auto& [name, value] : properties) set(name, value);
-  return conf;
-}
-
-RdKafkaPtr raw_client(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
-  char error[512];
-  rd_kafka_t* rk = rd_kafka_new(type, conf, error, sizeof error);
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);  // still ours when rd_kafka_new fails
-    throw BenchFailure(std::string("rd_kafka_new failed: ") + error);
-  }
-  return {rk, &rd_kafka_destroy};
+rd::ConfPtr raw_conf(const std::string& bootstrap, const std::map<std::string, std::string>& properties) {
+  rdt::Properties all = {{"bootstrap.servers", bootstrap}};
+  all.insert(all.end(), properties.begin(), properties.end());
+  return rdt::MakeConf(all);
 }
 
 // Topic creation, leader wait and deletion through librdkafka's admin API (both sides use the same topics, so
@@ -314,8 +296,8 @@ RdKafkaPtr raw_client(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
 class RawAdmin {
  public:
   explicit RawAdmin(const std::string& bootstrap)
-      : rk_(raw_client(RD_KAFKA_PRODUCER, raw_conf(bootstrap, {{"client.id", "bench-kafka-binding-admin"},
-                                                               {"allow.auto.create.topics", "false"}}))) {}
+      : rk_(rdt::MakeProducer(raw_conf(bootstrap, {{"client.id", "bench-kafka-binding-admin"},
+                                                   {"allow.auto.create.topics", "false"}}))) {}
 
   // Fails with advice when no broker answers: the usual cause is that none was started.
   void check_reachable(const std::string& bootstrap, int timeout_ms) {
@@ -331,66 +313,25 @@ class RawAdmin {
   }
 
   void create_topics(const std::vector<std::string>& names, int32_t partitions, int timeout_ms) {
-    char error[512];
-    std::vector<rd_kafka_NewTopic_t*> topics;
-    for (const auto& name : names) {
-      rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(name.c_str(), partitions, 1, error, sizeof error);
-      if (topic == nullptr) throw BenchFailure("topic " + name + ": " + error);
-      topics.push_back(topic);
+    try {
+      rdt::CreateTopics(rk_.get(), names, partitions, timeout_ms);
+    } catch (const std::exception& e) {
+      throw BenchFailure(std::string("creating the benchmark topics failed: ") + e.what());
     }
-    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_.get());
-    rd_kafka_CreateTopics(rk_.get(), topics.data(), topics.size(), nullptr, queue);
-    rd_kafka_event_t* event = wait_event(queue, RD_KAFKA_EVENT_CREATETOPICS_RESULT, timeout_ms);
-    rd_kafka_NewTopic_destroy_array(topics.data(), topics.size());
-    rd_kafka_queue_destroy(queue);
-    if (event == nullptr) throw BenchFailure("creating the benchmark topics timed out");
-    std::string failure;
-    if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      failure = rd_kafka_event_error_string(event);
-    } else {
-      size_t count = 0;
-      const rd_kafka_topic_result_t** results =
-          rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
-      for (size_t i = 0; i < count && failure.empty(); ++i) {
-        if (rd_kafka_topic_result_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          failure = std::string(rd_kafka_topic_result_name(results[i])) + ": " +
-                    rd_kafka_topic_result_error_string(results[i]);
-        }
-      }
-    }
-    rd_kafka_event_destroy(event);
-    if (!failure.empty()) throw BenchFailure("creating the benchmark topics failed: " + failure);
     for (const auto& name : names) wait_for_leaders(name, partitions, timeout_ms);
   }
 
   // Best effort: a failure here loses no figures, so it is reported and not fatal.
   void delete_topics(const std::vector<std::string>& names, int timeout_ms) {
-    std::vector<rd_kafka_DeleteTopic_t*> topics;
-    for (const auto& name : names) topics.push_back(rd_kafka_DeleteTopic_new(name.c_str()));
-    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_.get());
-    rd_kafka_DeleteTopics(rk_.get(), topics.data(), topics.size(), nullptr, queue);
-    rd_kafka_event_t* event = wait_event(queue, RD_KAFKA_EVENT_DELETETOPICS_RESULT, timeout_ms);
-    rd_kafka_DeleteTopic_destroy_array(topics.data(), topics.size());
-    rd_kafka_queue_destroy(queue);
-    if (event == nullptr || rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    try {
+      rdt::DeleteTopics(rk_.get(), names, timeout_ms);
+    } catch (const std::exception& e) {
       std::fprintf(stderr, "warning: deleting the benchmark topics failed (%s); delete them by hand\n",
-                   event == nullptr ? "timed out" : rd_kafka_event_error_string(event));
+                   e.what());
     }
-    if (event != nullptr) rd_kafka_event_destroy(event);
   }
 
  private:
-  static rd_kafka_event_t* wait_event(rd_kafka_queue_t* queue, rd_kafka_event_type_t type, int timeout_ms) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < deadline) {
-      rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 100);
-      if (event == nullptr) continue;
-      if (rd_kafka_event_type(event) == type) return event;
-      rd_kafka_event_destroy(event);
-    }
-    return nullptr;
-  }
-
   // CreateTopics returns once the controller has the topic; producers and consumers need partition leaders.
   void wait_for_leaders(const std::string& name, int32_t partitions, int timeout_ms) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -412,31 +353,15 @@ class RawAdmin {
     if (!ready) throw BenchFailure("topic " + name + " has no leader for every partition after creation");
   }
 
-  RdKafkaPtr rk_;
+  rd::HandlePtr rk_;
 };
-
-struct RawDeliveries {
-  int64_t succeeded = 0;
-  int64_t failed = 0;
-  std::string first_failure;
-};
-
-void raw_on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
-  auto* deliveries = static_cast<RawDeliveries*>(opaque);
-  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    ++deliveries->succeeded;
-  } else if (deliveries->failed++ == 0) {
-    deliveries->first_failure = rd_kafka_err2str(message->err);
-  }
-}
 
 Measurement raw_produce(const Settings& s, const std::string& topic, int64_t records,
                         const std::vector<std::string>& keys) {
-  RawDeliveries deliveries;
-  rd_kafka_conf_t* conf = raw_conf(s.bootstrap, raw_producer_properties(s));
-  rd_kafka_conf_set_dr_msg_cb(conf, raw_on_delivery);
-  rd_kafka_conf_set_opaque(conf, &deliveries);
-  RdKafkaPtr rk = raw_client(RD_KAFKA_PRODUCER, conf);
+  rdt::DeliveryCount deliveries;
+  rd::ConfPtr conf = raw_conf(s.bootstrap, raw_producer_properties(s));
+  rdt::CountDeliveries(conf.get(), deliveries);
+  rd::HandlePtr rk = rdt::MakeProducer(std::move(conf));
 
   std::string value(static_cast<size_t>(s.value_bytes), 'v');
   Stopwatch watch;
@@ -462,8 +387,8 @@ Measurement raw_produce(const Settings& s, const std::string& topic, int64_t rec
   if (flushed != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw BenchFailure(std::string("raw produce: rd_kafka_flush: ") + rd_kafka_err2str(flushed));
   }
-  if (deliveries.failed > 0 || deliveries.succeeded != records) {
-    throw BenchFailure("raw produce: " + std::to_string(deliveries.succeeded) + " of " +
+  if (deliveries.failed > 0 || deliveries.delivered != records) {
+    throw BenchFailure("raw produce: " + std::to_string(deliveries.delivered) + " of " +
                        std::to_string(records) + " records delivered, " + std::to_string(deliveries.failed) +
                        " failed (first: " + deliveries.first_failure + ")");
   }
@@ -475,15 +400,14 @@ Measurement raw_produce(const Settings& s, const std::string& topic, int64_t rec
 
 Measurement raw_consume(const Settings& s, const std::string& topic, int64_t records,
                         const std::string& group_id) {
-  rd_kafka_conf_t* conf = raw_conf(s.bootstrap, raw_consumer_properties(s, group_id));
-  RdKafkaPtr rk = raw_client(RD_KAFKA_CONSUMER, conf);
+  rdt::ConsumerPtr rk = rdt::MakeConsumer(raw_conf(s.bootstrap, raw_consumer_properties(s, group_id)));
   rd_kafka_poll_set_consumer(rk.get());
-  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk.get());
+  rd::QueuePtr queue(rd_kafka_queue_get_consumer(rk.get()));
 
-  rd_kafka_topic_partition_list_t* partitions = rd_kafka_topic_partition_list_new(s.partitions);
+  rd::PartitionListPtr partitions(rd_kafka_topic_partition_list_new(s.partitions));
   for (int32_t p = 0; p < s.partitions; ++p) {
     // OFFSET_INVALID: the committed offset, else auto.offset.reset, as Consumer::assign() promises.
-    rd_kafka_topic_partition_list_add(partitions, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_INVALID;
+    rd_kafka_topic_partition_list_add(partitions.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_INVALID;
   }
 
   Measurement m;
@@ -492,8 +416,8 @@ Measurement raw_consume(const Settings& s, const std::string& topic, int64_t rec
   std::vector<rd_kafka_message_t*> batch(static_cast<size_t>(s.max_poll_records));
   Stopwatch watch;
   watch.start();
-  const rd_kafka_resp_err_t assigned = rd_kafka_assign(rk.get(), partitions);
-  rd_kafka_topic_partition_list_destroy(partitions);
+  const rd_kafka_resp_err_t assigned = rd_kafka_assign(rk.get(), partitions.get());
+  partitions.reset();
   if (assigned != RD_KAFKA_RESP_ERR_NO_ERROR)
     failure = std::string("rd_kafka_assign: ") + rd_kafka_err2str(assigned);
   // Consumes one message; an error message sets failure.
@@ -510,7 +434,7 @@ Measurement raw_consume(const Settings& s, const std::string& topic, int64_t rec
   while (failure.empty() && m.records < records) {
     const int64_t before = m.records;
     if (s.raw_consume == "batch") {
-      const ssize_t n = rd_kafka_consume_batch_queue(queue, 100, batch.data(), batch.size());
+      const ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 100, batch.data(), batch.size());
       if (n < 0)
         failure = std::string("rd_kafka_consume_batch_queue: ") + rd_kafka_err2str(rd_kafka_last_error());
       for (ssize_t i = 0; i < n; ++i) take(batch[static_cast<size_t>(i)]);
@@ -520,8 +444,8 @@ Measurement raw_consume(const Settings& s, const std::string& topic, int64_t rec
     if (m.records == before && failure.empty()) stall.check("raw", m.records, records);
   }
   watch.stop();
-  rd_kafka_queue_destroy(queue);
-  rd_kafka_consumer_close(rk.get());
+  queue.reset();
+  rk.reset();  // closes the consumer
   if (!failure.empty()) throw BenchFailure("raw consume: " + failure);
   m.take_times(watch);
   return m;
