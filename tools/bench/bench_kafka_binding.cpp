@@ -147,13 +147,14 @@ std::map<std::string, std::string> raw_producer_properties(const Settings& s) {
   return properties;
 }
 
-// Fetch settings, set explicitly (to librdkafka's defaults) so that both sides fetch alike whatever either
-// side's defaults are.
+// Fetch settings, set explicitly so that both sides fetch alike whatever either side's defaults are:
+// librdkafka's defaults, except queued.min.messages, which is the binding's default (see
+// runtime/kafka/kafka_consumer.cpp).
 std::map<std::string, std::string> consumer_extra(const Settings& s) {
   std::map<std::string, std::string> extra = {
-      {"fetch.min.bytes", "1"},          {"fetch.wait.max.ms", "500"},
-      {"fetch.max.bytes", "52428800"},   {"max.partition.fetch.bytes", "1048576"},
-      {"queued.min.messages", "100000"}, {"queued.max.messages.kbytes", "65536"},
+      {"fetch.min.bytes", "1"},           {"fetch.wait.max.ms", "500"},
+      {"fetch.max.bytes", "52428800"},    {"max.partition.fetch.bytes", "1048576"},
+      {"queued.min.messages", "1000000"}, {"queued.max.messages.kbytes", "65536"},
       {"enable.partition.eof", "false"},
   };
   for (const auto& [name, value] : s.consumer_properties) extra[name] = value;
