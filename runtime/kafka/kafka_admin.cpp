@@ -58,9 +58,6 @@ class KafkaAdmin final : public Admin {
         }
       }
       AdminOptionsPtr options = admin_options(RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout_ms);
-      rd_kafka_resp_err_t err = rd_kafka_AdminOptions_set_operation_timeout(
-          options.get(), static_cast<int>(timeout_ms), reason.data(), reason.size());
-      (void)err;
       QueuePtr results(rd_kafka_queue_new(rk_.get()));
       rd_kafka_CreateTopics(rk_.get(), &topic, 1, options.get(), results.get());
       EventPtr event(rd_kafka_queue_poll(results.get(), static_cast<int>(timeout_ms) + 1000));
@@ -93,9 +90,6 @@ class KafkaAdmin final : public Admin {
       std::unique_ptr<rd_kafka_DeleteTopic_t, void (*)(rd_kafka_DeleteTopic_t*)> owned(
           topic, rd_kafka_DeleteTopic_destroy);
       AdminOptionsPtr options = admin_options(RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout_ms);
-      std::array<char, 512> reason{};
-      (void)rd_kafka_AdminOptions_set_operation_timeout(options.get(), static_cast<int>(timeout_ms),
-                                                        reason.data(), reason.size());
       QueuePtr results(rd_kafka_queue_new(rk_.get()));
       rd_kafka_DeleteTopics(rk_.get(), &topic, 1, options.get(), results.get());
       EventPtr event(rd_kafka_queue_poll(results.get(), static_cast<int>(timeout_ms) + 1000));
@@ -158,8 +152,13 @@ class KafkaAdmin final : public Admin {
   AdminOptionsPtr admin_options(rd_kafka_admin_op_t op, int64_t timeout_ms) {
     AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk_.get(), op));
     std::array<char, 512> reason{};
+    // Both bounds: the request's, and how long the broker waits for the topic change to complete before it
+    // answers (valid for the create and delete operations this client uses). A value librdkafka refuses (out
+    // of its range) leaves its default, which is bounded too.
     (void)rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout_ms),
                                                     reason.data(), reason.size());
+    (void)rd_kafka_AdminOptions_set_operation_timeout(options.get(), static_cast<int>(timeout_ms),
+                                                      reason.data(), reason.size());
     return options;
   }
 

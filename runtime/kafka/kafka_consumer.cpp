@@ -52,18 +52,6 @@ const char* reset_name(OffsetReset reset) {
   return "earliest";
 }
 
-const char* strategy_name(AssignmentStrategy strategy) {
-  switch (strategy) {
-    case AssignmentStrategy::kRange:
-      return "range";
-    case AssignmentStrategy::kRoundRobin:
-      return "roundrobin";
-    case AssignmentStrategy::kCooperativeSticky:
-      return "cooperative-sticky";
-  }
-  return "range";
-}
-
 Properties typed_properties(const ConsumerConfig& config, const std::string& group_id) {
   Properties p = {
       {"group.id", group_id},
@@ -71,7 +59,7 @@ Properties typed_properties(const ConsumerConfig& config, const std::string& gro
       {"isolation.level",
        config.isolation_level == IsolationLevel::kReadCommitted ? "read_committed" : "read_uncommitted"},
       {"auto.offset.reset", reset_name(config.auto_offset_reset)},
-      {"partition.assignment.strategy", strategy_name(config.assignment_strategy)},
+      {"partition.assignment.strategy", assignment_strategy_name(config.assignment_strategy)},
       {"session.timeout.ms", std::to_string(config.session_timeout_ms)},
       {"heartbeat.interval.ms", std::to_string(config.heartbeat_interval_ms)},
       {"max.poll.interval.ms", std::to_string(config.max_poll_interval_ms)},
@@ -271,7 +259,7 @@ class KafkaConsumer final : public Consumer {
       }
       if (closed_) return Error::of(ErrorCode::kDestroy, "consumer closed during poll");
       if (loop_.clock().now_ms() >= deadline_ms) return batch;
-      // librdkafka re-arms the wake-up pipe once the queue was served (the poll above), so nothing is missed.
+      // Park until the queue's wake-up (or the deadline); park_unless_ready covers ops left in the queue.
       park_unless_ready(deadline_ms);
     }
   }

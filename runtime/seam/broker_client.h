@@ -172,6 +172,10 @@ enum class IsolationLevel { kReadUncommitted, kReadCommitted };
 enum class OffsetReset { kEarliest, kLatest, kError };
 enum class AssignmentStrategy { kRange, kRoundRobin, kCooperativeSticky };
 
+// The protocol name Kafka's clients use for the strategy ("range", "roundrobin", "cooperative-sticky"): the
+// JoinGroup protocol name, and librdkafka's partition.assignment.strategy value.
+[[nodiscard]] const char* assignment_strategy_name(AssignmentStrategy strategy);
+
 struct ConsumerConfig {
   std::string group_id;  // required for subscribe() and commits; may be empty for assign()-only use
   std::string client_id = "mephisto";

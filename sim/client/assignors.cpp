@@ -173,16 +173,4 @@ GroupAssignment assign(AssignmentStrategy strategy, const std::map<std::string, 
   return {};
 }
 
-const char* protocol_name(AssignmentStrategy strategy) {
-  switch (strategy) {
-    case AssignmentStrategy::kRange:
-      return "range";
-    case AssignmentStrategy::kRoundRobin:
-      return "roundrobin";
-    case AssignmentStrategy::kCooperativeSticky:
-      return "cooperative-sticky";
-  }
-  return "unknown";
-}
-
 }  // namespace mephisto::sim

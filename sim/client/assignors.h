@@ -39,7 +39,5 @@ using TopicPartitionCounts = std::map<std::string, int32_t>;
 [[nodiscard]] GroupAssignment assign(AssignmentStrategy strategy, const std::map<std::string, MemberSubscription>& members,
                                 const TopicPartitionCounts& topics);
 
-// The protocol name Kafka uses for the strategy ("range", "roundrobin", "cooperative-sticky").
-[[nodiscard]] const char* protocol_name(AssignmentStrategy strategy);
 
 }  // namespace mephisto::sim

@@ -221,7 +221,7 @@ void SimConsumer::State::join_group() {
   sub.generation_id = generation;
   if (cooperative())
     for (const auto& [tp, _] : assigned) sub.owned_partitions.push_back(tp);
-  join.protocols.push_back({protocol_name(config.assignment_strategy), sub});
+  join.protocols.push_back({assignment_strategy_name(config.assignment_strategy), sub});
   const uint64_t epoch = member_epoch;
   auto jr = core.call_as<JoinGroupResponse>(*coordinator, std::move(join), config.max_poll_interval_ms + 5000);
   if (closed || epoch != member_epoch) return;
