@@ -72,6 +72,10 @@ Properties typed_properties(const ConsumerConfig& config, const std::string& gro
       // throughput to it. A higher count limit leaves queued.max.messages.kbytes (64 MiB by default) as the
       // memory bound.
       {"queued.min.messages", "1000000"},
+      // A subscribed topic that another group member created moments ago may be missing from this client's
+      // first metadata; librdkafka leaves it out of the subscription until the next refresh (default 5 min, an
+      // unbalanced group for that long). 10 s bounds it.
+      {"topic.metadata.refresh.interval.ms", "10000"},
   };
   if (config.group_instance_id) p.emplace_back("group.instance.id", *config.group_instance_id);
   return p;
@@ -442,7 +446,10 @@ class KafkaConsumer final : public Consumer {
   }
 
   void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
-    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    // NULL once the member has left the group (e.g. past max.poll.interval.ms, then close()): no protocol, so
+    // the eager path (assign nothing) releases what is left.
+    const char* protocol = rd_kafka_rebalance_protocol(rk);
+    const bool cooperative = protocol != nullptr && std::strcmp(protocol, "COOPERATIVE") == 0;
     const std::vector<TopicPartition> tps = to_vector(partitions);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       if (cooperative) {

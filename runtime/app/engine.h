@@ -1,0 +1,276 @@
+// Engine: the type-erased core of one running worker, under the typed API of app.h. It owns the clients (one
+// group consumer, one producer), the agents' input buffers, the offset bookkeeping and the fibers:
+//
+//   poll fiber    polls the group consumer, runs rebalance callbacks, hands records to agent buffers, pauses
+//                 fetching while any buffer is too full (flow control) and resumes it when they drain;
+//   commit fiber  commits AckTracker::committable() when CommitPolicy says so;
+//   actor fibers  one per agent actor (concurrency N), under a supervisor;
+//   timer / task fibers, the reply consumer fiber (ask), group_by forwarders.
+//
+// At-least-once, as Faust, and stricter where Faust loses data: an input record is acked only when every
+// stream it went to is done with it *and* every record sent while processing it has its delivery report; a
+// send that finally fails stops the worker without committing, so the input is reprocessed rather than lost.
+//
+// Everything runs on fibers of the Env's scheduler (one OS thread); nothing here blocks the thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/app/event.h"
+#include "runtime/app/log.h"
+#include "runtime/app/raw_channel.h"
+#include "runtime/app/settings.h"
+#include "runtime/app/stats.h"
+#include "runtime/offsets/ack_tracker.h"
+#include "runtime/offsets/commit_policy.h"
+#include "runtime/seam/env.h"
+
+namespace mephisto {
+
+enum class SupervisorStrategy {
+  kOneForOne,  // restart only the actor that crashed (Faust's default)
+  kOneForAll,  // restart every actor of the agent
+  kCrashing,   // stop the worker with the error
+};
+
+// Headers of a request sent by ask() / Agent::send with reply_to: where the reply goes and how it is matched.
+inline constexpr const char* kReplyToHeader = "mephisto-reply-to";
+inline constexpr const char* kCorrelationIdHeader = "mephisto-correlation-id";
+// Headers of a dead-lettered record: why it was rejected and where it came from.
+inline constexpr const char* kDeadLetterErrorHeader = "mephisto-error";
+inline constexpr const char* kDeadLetterTopicHeader = "mephisto-source-topic";
+inline constexpr const char* kDeadLetterPartitionHeader = "mephisto-source-partition";
+inline constexpr const char* kDeadLetterOffsetHeader = "mephisto-source-offset";
+
+namespace app_internal {
+
+// A topic or in-memory channel as declared.
+struct TopicDecl {
+  std::string name;
+  bool in_memory = false;   // a channel: records never leave the process, nothing to commit
+  bool internal = false;    // created by the app at start (repartition, reply, dead letters, create=true)
+  int32_t partitions = -1;  // -1: AppSettings::topic_partitions
+  int16_t replication_factor = -1;
+  std::map<std::string, std::string> configs;
+  std::string key_codec;  // for `mephisto topics`
+  std::string value_codec;
+  std::vector<RawChannel*> subscribers;  // agent buffers fed by this topic
+  bool prepared = false;                 // created or found to exist at start
+};
+
+// An agent as declared; the actor body is typed (app.h) and erased here.
+struct AgentDecl {
+  std::string name;
+  TopicDecl* source = nullptr;
+  RawChannel* buffer = nullptr;
+  int32_t concurrency = 1;
+  SupervisorStrategy supervisor = SupervisorStrategy::kOneForOne;
+  std::string description;
+  // Runs one actor's body over the agent's buffer until its stream ends. Throws what the body throws.
+  std::function<void(int32_t actor_index)> run_actor;
+  std::vector<std::string> sink_names;        // for `mephisto agents`
+  std::map<std::string, RawChannel*> relays;  // by topic name (group_by, through)
+  // Supervisor state.
+  uint64_t restart_generation = 0;
+  std::deque<int64_t> restart_times_ms;
+  int32_t actors_running = 0;
+};
+
+struct TimerDecl {
+  std::string name;
+  int64_t interval_ms = 0;  // 0: a one-shot task at start
+  bool on_leader = false;
+  std::function<void()> body;
+};
+
+// Thrown into an actor's stream when its supervisor restarts every actor (one-for-all). Not an error.
+struct ActorRestart {};
+
+}  // namespace app_internal
+
+class Engine final : private RebalanceListener {
+ public:
+  explicit Engine(AppSettings settings);
+  ~Engine() override;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // ---- declarations (before run(), except where noted)
+
+  // The topic of that name, declared once (later declarations of the same name return the first).
+  app_internal::TopicDecl* declare_topic(const std::string& name, app_internal::TopicDecl spec);
+  // A new agent buffer fed by the topic. Also while running (group_by inside an agent): the subscription is
+  // then updated, which makes the group rebalance.
+  RawChannel* subscribe(app_internal::TopicDecl* topic, const std::string& buffer_name);
+  app_internal::AgentDecl* declare_agent(app_internal::AgentDecl agent);
+  void declare_timer(app_internal::TimerDecl timer);
+  // Declares the internal repartition topic `{id}-{source}-{name}-repartition` of a group_by.
+  app_internal::TopicDecl* declare_repartition(const app_internal::AgentDecl& agent, const std::string& name,
+                                               int32_t partitions, const std::string& key_codec,
+                                               const std::string& value_codec);
+  // A relay of `agent` through `topic` (group_by, through): the agent's buffer fed by the topic; `created` is
+  // true for the first call only, which tells the caller to start the forwarder that feeds the topic. Every
+  // actor of the agent shares one relay per topic.
+  struct Relay {
+    RawChannel* buffer = nullptr;
+    bool created = false;
+  };
+  Relay relay(app_internal::AgentDecl& agent, app_internal::TopicDecl* topic);
+
+  [[nodiscard]] const AppSettings& settings() const { return settings_; }
+  [[nodiscard]] const std::vector<std::unique_ptr<app_internal::TopicDecl>>& topics() const {
+    return topics_;
+  }
+  [[nodiscard]] const std::vector<std::unique_ptr<app_internal::AgentDecl>>& agents() const {
+    return agents_;
+  }
+  void set_log_sink(LogSink sink) { log_.set_sink(std::move(sink)); }
+  AppLog& log() { return log_; }
+
+  // ---- running
+
+  // Runs the worker on the calling fiber until stop() and a graceful shutdown, or a fatal error. Once per
+  // Engine. Errors: settings (kInvalidArg), a missing source topic (kUnknownTopicOrPartition, naming it),
+  // client creation, a failed send (the worker stops without committing), a crashing supervisor's error.
+  Status run(const Env& env);
+  // Asks run() to shut down gracefully: stop fetching, let agents drain their buffers (up to
+  // stop_timeout_ms), commit, leave the group. Any fiber of the worker's scheduler; idempotent.
+  void stop();
+  // Stops the worker with an error (a fatal send failure, a crashing supervisor). Nothing more is committed.
+  void fail(Error error);
+  [[nodiscard]] bool running() const { return running_; }
+  [[nodiscard]] bool stopping() const { return stopping_; }
+  [[nodiscard]] bool is_leader() const { return leader_; }
+  [[nodiscard]] const AppStats& stats() const { return stats_; }
+  [[nodiscard]] std::vector<TopicPartition> assignment() const;
+  // Precondition: running.
+  [[nodiscard]] const Env& env() const { return env_; }
+
+  // ---- for the typed layer (from fibers of the running worker)
+
+  // The next record of an agent buffer, parking until one is there or deadline_ms (on the worker's clock);
+  // nullptr at the deadline or when the stream has ended (the worker is stopping and the buffer is empty:
+  // buffer->closed()). Throws ActorRestart when the actor's agent restarts (pass the generation the actor
+  // started under; agent may be null for forwarders, which never restart).
+  app_internal::EventCore* pull(RawChannel* buffer, const app_internal::AgentDecl* agent, uint64_t generation,
+                                int64_t deadline_ms = INT64_MAX);
+  // The events the calling fiber is processing now: sends made by this fiber hold them until delivered.
+  void set_current(app_internal::EventCore* event);
+  void set_current(std::vector<app_internal::EventCore*> events);
+  void clear_current();
+  [[nodiscard]] const std::vector<app_internal::EventCore*>& current() const;
+  // Sends a record (to Kafka, or into an in-memory channel's subscribers). Holds the calling fiber's current
+  // events until its delivery report. Parks while the producer's queue (or a channel buffer) is full.
+  // Errors: kUnknownTopic for an undeclared in-memory channel..., kState when not running; a failed delivery
+  // is not returned here: it stops the worker (see class comment).
+  Status send(ProducerRecord record);
+  // The typed layer's decode failure: apply AppSettings::bad_record_policy. The caller still releases its
+  // hold.
+  void on_bad_record(app_internal::EventCore* event, const Error& error);
+  // ask(): sends `record` with reply headers and waits for the reply value (encoded). Errors: kTimedOut,
+  // kState.
+  Result<std::optional<std::string>> ask(ProducerRecord record, int64_t timeout_ms);
+  // A yielded value of `agent` (encoded): to its sinks, and as the reply if the current event asked for one.
+  void yield(app_internal::AgentDecl& agent, const std::string& value_bytes);
+  // Spawns a fiber of the worker that ends with it (group_by forwarders). Exceptions are logged and counted.
+  void spawn_helper(std::string name, std::function<void()> body);
+
+  // ---- for EventCore (event.h)
+  void on_event_released(app_internal::EventCore* event);
+
+ private:
+  struct PartitionState;
+  class Replies;
+
+  // RebalanceListener (runs on the poll fiber, inside poll()).
+  void on_partitions_revoked(const std::vector<TopicPartition>& partitions) override;
+  void on_partitions_assigned(const std::vector<TopicPartition>& partitions) override;
+  void on_partitions_lost(const std::vector<TopicPartition>& partitions) override;
+
+  Status start_clients();
+  Status prepare_topics();
+  Status create_topic_if_missing(app_internal::TopicDecl& topic);
+  Status send_holding(ProducerRecord record, const std::vector<app_internal::EventCore*>& holding);
+  Status send_to_channel(const app_internal::TopicDecl& channel, ProducerRecord record);
+  void on_delivery(const Result<RecordMetadata>& result, app_internal::EventCore* first,
+                   std::vector<app_internal::EventCore*>* rest);
+  PartitionState& partition_state(const TopicPartition& tp);
+  void lock_commits();
+  void unlock_commits();
+  void finish_fiber();
+  [[nodiscard]] std::vector<std::string> subscription() const;
+  void poll_loop();
+  void commit_loop();
+  void dispatch(std::vector<ConsumerRecord> records);
+  [[nodiscard]] std::set<TopicPartition> partitions_to_pause() const;
+  void wait_for_room();
+  void update_flow_control();
+  void drop_buffered(const std::set<TopicPartition>& partitions);
+  void wait_in_flight(const std::set<TopicPartition>& partitions, int64_t timeout_ms);
+  Status commit_now(const std::set<TopicPartition>* only);
+  void give_up(const std::vector<TopicPartition>& partitions, bool commit_first);
+  void run_actor(app_internal::AgentDecl* agent, int32_t index);
+  // Returns whether the actor restarts.
+  bool on_actor_crash(app_internal::AgentDecl* agent, int32_t index, const std::string& what);
+  void run_timer(app_internal::TimerDecl* timer);
+  void shutdown();
+  void wake_fiber(FiberId& fiber);
+
+  AppSettings settings_;
+  AppLog log_;
+  AppStats stats_;
+  Env env_;
+  std::vector<std::unique_ptr<app_internal::TopicDecl>> topics_;
+  std::vector<std::unique_ptr<RawChannel>> buffers_;
+  std::vector<std::unique_ptr<app_internal::AgentDecl>> agents_;
+  std::vector<std::unique_ptr<app_internal::TimerDecl>> timers_;
+
+  std::unique_ptr<Admin> admin_;
+  std::unique_ptr<Producer> producer_;
+  std::unique_ptr<Consumer> consumer_;
+  std::unique_ptr<Replies> replies_;
+  AckTracker tracker_;
+  CommitPolicy policy_;
+  std::map<TopicPartition, PartitionState> partitions_;
+  std::set<TopicPartition> paused_partitions_;
+  std::map<FiberId, std::vector<app_internal::EventCore*>> current_;
+  std::map<FiberId, app_internal::AgentDecl*> actor_fibers_;
+  std::map<std::string, app_internal::TopicDecl*> topics_by_name_;
+  std::vector<FiberId> timer_fibers_;
+  // Commits are serialised (the commit fiber and a rebalance may both want one).
+  bool committing_ = false;
+  std::deque<FiberId> commit_waiters_;
+  // ask(): producers waiting for the queue to drain below its limit.
+  std::deque<FiberId> send_waiters_;
+  int64_t channel_offset_ = 0;
+  std::string leader_topic_;
+
+  bool running_ = false;
+  bool stopping_ = false;
+  bool failed_ = false;
+  bool leader_ = false;
+  bool paused_ = false;  // every assigned partition is paused (the poll fiber then waits for room instead)
+  bool resubscribe_ = false;
+  bool subscribed_ = false;
+  bool shutting_down_ = false;
+  bool poll_done_ = false;
+  std::optional<Error> error_;
+  int64_t events_alive_ = 0;
+  int64_t sends_in_flight_ = 0;
+  int32_t fibers_running_ = 0;
+  FiberId main_fiber_ = kNoFiber;
+  FiberId poll_fiber_ = kNoFiber;
+  FiberId commit_fiber_ = kNoFiber;
+  FiberId drain_waiter_ = kNoFiber;
+  int64_t bad_records_logged_ = 0;
+};
+
+}  // namespace mephisto

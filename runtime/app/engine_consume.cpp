@@ -1,0 +1,314 @@
+// Engine, consumer side: the poll loop, flow control, dispatch into agent buffers, acks, rebalances and
+// commits.
+#include <algorithm>
+#include <cassert>
+#include <set>
+
+#include "runtime/app/engine.h"
+#include "runtime/app/engine_internal.h"
+
+namespace mephisto {
+
+using app_internal::EventCore;
+
+Engine::PartitionState& Engine::partition_state(const TopicPartition& tp) {
+  auto found = partitions_.find(tp);
+  if (found == partitions_.end()) found = partitions_.emplace(tp, PartitionState{tp}).first;
+  return found->second;
+}
+
+void Engine::poll_loop() {
+  Scheduler& scheduler = *env_.scheduler;
+  while (!stopping_) {
+    if (resubscribe_) {
+      resubscribe_ = false;
+      if (Status subscribed = consumer_->subscribe(subscription(), this); !subscribed.ok()) {
+        fail(subscribed.error());
+        break;
+      }
+    }
+    if (paused_partitions_.empty() && !partitions_to_pause().empty()) wait_for_room();
+    if (stopping_) break;
+    update_flow_control();
+    if (paused_) {
+      // Buffers are full: fetch nothing, but keep polling so rebalances and the group session are served.
+      scheduler.park_until(env_.clock->now_ms() + kPollTimeoutMs);
+      if (stopping_) break;
+      update_flow_control();
+    }
+    auto polled = consumer_->poll(paused_ ? 0 : kPollTimeoutMs);
+    if (!polled.ok()) {
+      if (polled.error().fatal || polled.code() == ErrorCode::kFatal ||
+          polled.code() == ErrorCode::kFencedInstanceId) {
+        fail(polled.error());
+        break;
+      }
+      log_.warn("poll: {}", polled.error().message);
+      scheduler.park_until(env_.clock->now_ms() + kPollTimeoutMs);
+      continue;
+    }
+    if (!polled.value().empty()) dispatch(std::move(polled).value());
+  }
+  poll_done_ = true;
+  if (shutting_down_) wake_fiber(main_fiber_);
+}
+
+void Engine::wait_for_room() {
+  // Pausing is the slow path: librdkafka restarts a resumed partition's fetch only after a fetch round trip
+  // (about fetch.wait.max.ms, 500 ms), far longer than a fast agent needs to drain half its buffer. So first
+  // give the agents a moment without polling; pause only if that was not enough (a slow or stuck agent), so
+  // that polling can go on serving rebalances meanwhile.
+  Scheduler& scheduler = *env_.scheduler;
+  const int64_t deadline_ms = env_.clock->now_ms() + kFlowControlGraceMs;
+  while (!stopping_ && env_.clock->now_ms() < deadline_ms && !partitions_to_pause().empty()) {
+    scheduler.park_until(deadline_ms);  // woken by a buffer draining to half (RawChannel's room hook)
+  }
+}
+
+std::set<TopicPartition> Engine::partitions_to_pause() const {
+  // Per partition, as Faust: only the partitions feeding a full buffer stop. Pausing everything would also
+  // stop the records an agent of this worker waits for (an ask() answered by another agent here) and
+  // deadlock.
+  std::set<std::string> full_topics;
+  for (const auto& topic : topics_) {
+    for (const RawChannel* buffer : topic->subscribers) {
+      if (buffer->room() < static_cast<size_t>(kMaxPollRecords)) full_topics.insert(topic->name);
+    }
+  }
+  // A partition whose acks lag far behind (a stuck event, manual acks held back) stops before the tracker's
+  // window would overflow.
+  const size_t limit = tracker_.max_outstanding_per_partition() - 2 * kMaxPollRecords;
+  std::set<TopicPartition> out;
+  for (const auto& [tp, state] : partitions_) {
+    if (!state.assigned) continue;
+    if (full_topics.count(tp.topic) > 0 || tracker_.outstanding(tp) >= limit) out.insert(tp);
+  }
+  return out;
+}
+
+void Engine::update_flow_control() {
+  std::set<TopicPartition> wanted = partitions_to_pause();
+  std::vector<TopicPartition> to_pause;
+  std::vector<TopicPartition> to_resume;
+  for (const TopicPartition& tp : wanted) {
+    if (paused_partitions_.count(tp) == 0) to_pause.push_back(tp);
+  }
+  for (const TopicPartition& tp : paused_partitions_) {
+    if (wanted.count(tp) == 0 && partition_state(tp).assigned) to_resume.push_back(tp);
+  }
+  if (!to_pause.empty()) {
+    ++stats_.flow_control_pauses;
+    if (Status paused = consumer_->pause(to_pause); !paused.ok())
+      log_.warn("pause: {}", paused.error().message);
+  }
+  if (!to_resume.empty()) {
+    if (Status resumed = consumer_->resume(to_resume); !resumed.ok()) {
+      log_.warn("resume: {}", resumed.error().message);
+    }
+  }
+  paused_partitions_ = std::move(wanted);
+  size_t assigned = 0;
+  for (const auto& [tp, state] : partitions_) assigned += state.assigned ? 1 : 0;
+  paused_ = assigned > 0 && paused_partitions_.size() == assigned;
+}
+
+void Engine::dispatch(std::vector<ConsumerRecord> records) {
+  Scheduler& scheduler = *env_.scheduler;
+  PartitionState* state = nullptr;
+  const app_internal::TopicDecl* topic = nullptr;
+  for (ConsumerRecord& record : records) {
+    if (state == nullptr || state->tp.partition != record.partition || state->tp.topic != record.topic) {
+      state = &partition_state(TopicPartition{record.topic, record.partition});
+      auto found = topics_by_name_.find(record.topic);
+      topic = found == topics_by_name_.end() ? nullptr : found->second;
+    }
+    if (!state->assigned) continue;  // a record of a partition revoked within this poll
+    if (!state->tracking) {
+      tracker_.assign(state->tp, record.offset);
+      state->tracking = true;
+    }
+    const AckError delivered = tracker_.on_delivered(state->tp, record.offset);
+    if (delivered != AckError::kNone) {
+      // Flow control keeps the window from overflowing and the consumer returns offsets in order; anything
+      // else is a broken invariant of the binding or of this engine.
+      log_.error("offset bookkeeping refused {}@{}: {}", record.topic, record.offset,
+                 ack_error_name(delivered));
+      assert(false && "AckTracker::on_delivered refused a polled record");
+      continue;
+    }
+    ++stats_.records_received;
+    const size_t subscribers = topic == nullptr ? 0 : topic->subscribers.size();
+    auto* event = new EventCore{std::move(record), this, state->epoch, 0, true, state, {}};
+    ++state->alive;
+    ++events_alive_;
+    if (subscribers == 0) {
+      // Nobody reads it (the leader topic): acked at once.
+      event->holders = 1;
+      app_internal::release(event);
+      continue;
+    }
+    event->holders = static_cast<int32_t>(subscribers);
+    for (RawChannel* buffer : topic->subscribers) buffer->push(scheduler, event);
+  }
+}
+
+void Engine::on_event_released(EventCore* event) {
+  auto* state = static_cast<PartitionState*>(event->partition);
+  assert(state != nullptr);
+  --state->alive;
+  --events_alive_;
+  if (event->ack_on_release && state->assigned && state->tracking &&
+      event->assignment_epoch == state->epoch) {
+    const AckError acked = tracker_.ack(state->tp, event->record.offset);
+    if (acked == AckError::kNone) {
+      ++stats_.events_acked;
+      policy_.on_ack();
+      if (policy_.acks_since_commit() >= policy_.commit_every_acks()) wake_fiber(commit_fiber_);
+    } else {
+      log_.error("ack of {}@{} refused: {}", state->tp.topic, event->record.offset, ack_error_name(acked));
+    }
+  }
+  if (drain_waiter_ != kNoFiber) wake_fiber(drain_waiter_);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rebalances (on the poll fiber, inside poll())
+
+void Engine::on_partitions_assigned(const std::vector<TopicPartition>& partitions) {
+  ++stats_.rebalances;
+  for (const TopicPartition& tp : partitions) {
+    PartitionState& state = partition_state(tp);
+    state.assigned = true;
+    state.tracking = false;
+    paused_partitions_.erase(tp);  // the client fetches a newly assigned partition; flow control re-pauses it
+    if (tp.topic == leader_topic_) leader_ = true;
+  }
+  log_.info("assigned {} partition(s){}", partitions.size(), leader_ ? " (leader)" : "");
+}
+
+void Engine::on_partitions_revoked(const std::vector<TopicPartition>& partitions) {
+  stats_.partitions_revoked += static_cast<int64_t>(partitions.size());
+  // Also while shutting down (the other members' leaving can revoke during the last poll): what was processed
+  // is committed, so a graceful stop leaves no duplicates behind.
+  give_up(partitions, !failed_);
+}
+
+void Engine::on_partitions_lost(const std::vector<TopicPartition>& partitions) {
+  stats_.partitions_lost += static_cast<int64_t>(partitions.size());
+  log_.warn(
+      "lost {} partition(s) without a clean revoke; their uncommitted progress is redone by the next owner",
+      partitions.size());
+  give_up(partitions, false);
+}
+
+void Engine::give_up(const std::vector<TopicPartition>& partitions, bool commit_first) {
+  const std::set<TopicPartition> gone(partitions.begin(), partitions.end());
+  drop_buffered(gone);
+  if (commit_first) {
+    // Faust commits what was processed before giving partitions away; waiting (bounded) for in-flight events
+    // lets that commit cover them, so the next owner repeats as little as possible.
+    wait_in_flight(gone, settings_.rebalance_drain_timeout_ms);
+    if (Status committed = commit_now(&gone); !committed.ok()) {
+      log_.warn("commit on revoke failed: {}", committed.error().message);
+    }
+  }
+  for (const TopicPartition& tp : partitions) {
+    PartitionState& state = partition_state(tp);
+    paused_partitions_.erase(tp);
+    state.assigned = false;
+    state.tracking = false;
+    ++state.epoch;
+    if (tp.topic == leader_topic_) leader_ = false;
+  }
+  tracker_.revoke(partitions);
+}
+
+void Engine::drop_buffered(const std::set<TopicPartition>& partitions) {
+  for (auto& buffer : buffers_) {
+    auto dropped = buffer->remove_if([&](const EventCore& event) {
+      if (event.partition == nullptr) return false;  // an in-memory channel's event
+      return partitions.count(static_cast<const PartitionState*>(event.partition)->tp) > 0;
+    });
+    for (EventCore* event : dropped) {
+      // Not processed here: the next owner gets it again, so it must not count as acked.
+      event->ack_on_release = false;
+      app_internal::release(event);
+    }
+  }
+}
+
+void Engine::wait_in_flight(const std::set<TopicPartition>& partitions, int64_t timeout_ms) {
+  Scheduler& scheduler = *env_.scheduler;
+  const int64_t deadline_ms = env_.clock->now_ms() + timeout_ms;
+  for (;;) {
+    int64_t alive = 0;
+    for (const TopicPartition& tp : partitions) alive += partition_state(tp).alive;
+    if (alive == 0 || env_.clock->now_ms() >= deadline_ms) return;
+    drain_waiter_ = scheduler.current();
+    scheduler.park_until(deadline_ms);
+    drain_waiter_ = kNoFiber;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Commits
+
+void Engine::lock_commits() {
+  while (committing_) {
+    commit_waiters_.push_back(env_.scheduler->current());
+    env_.scheduler->park_until(INT64_MAX);
+  }
+  committing_ = true;
+}
+
+void Engine::unlock_commits() {
+  committing_ = false;
+  if (!commit_waiters_.empty()) {
+    const FiberId next = commit_waiters_.front();
+    commit_waiters_.pop_front();
+    env_.scheduler->wake(next);
+  }
+}
+
+Status Engine::commit_now(const std::set<TopicPartition>* only) {
+  if (failed_) return {};
+  lock_commits();
+  std::map<TopicPartition, int64_t> offsets = tracker_.committable();
+  if (only != nullptr) {
+    std::erase_if(offsets, [&](const auto& entry) { return only->count(entry.first) == 0; });
+  }
+  Status result;
+  if (!offsets.empty()) {
+    // Outputs before offsets (Faust flushes the producer here): an input is acked only after its sends are
+    // delivered (Engine::send), so every offset in `offsets` already has its outputs on the broker.
+    result = consumer_->commit(offsets, kCommitTimeoutMs);
+    if (result.ok()) {
+      tracker_.mark_committed(offsets);
+      ++stats_.commits;
+    } else {
+      ++stats_.commit_failures;
+    }
+  }
+  if (only == nullptr && result.ok()) policy_.on_committed(env_.clock->now_ms());
+  unlock_commits();
+  return result;
+}
+
+void Engine::commit_loop() {
+  Scheduler& scheduler = *env_.scheduler;
+  while (!stopping_) {
+    scheduler.park_until(policy_.interval_deadline_ms());
+    if (stopping_) break;
+    const int64_t now_ms = env_.clock->now_ms();
+    if (policy_.due(now_ms)) {
+      if (Status committed = commit_now(nullptr); !committed.ok()) {
+        log_.warn("commit failed (retried at the next interval): {}", committed.error().message);
+        policy_.on_committed(now_ms);  // wait an interval before retrying, instead of spinning
+      }
+    } else if (now_ms >= policy_.interval_deadline_ms()) {
+      policy_.on_committed(now_ms);  // nothing acked this interval: start the next one
+    }
+  }
+}
+
+}  // namespace mephisto

@@ -1,0 +1,32 @@
+// AppStats: a worker's counters (Faust's sensors: messages in/out, commits, rebalances, errors). Read them
+// with App::stats(); the CLI prints them at shutdown and the simulator's tests assert on them.
+#pragma once
+
+#include <cstdint>
+
+namespace mephisto {
+
+struct AppStats {
+  int64_t records_received = 0;   // records handed to agent buffers (a record for two agents counts once)
+  int64_t events_acked = 0;       // records fully processed (every holder done)
+  int64_t records_sent = 0;       // sends queued (topics and channels)
+  int64_t records_delivered = 0;  // delivery reports with success
+  int64_t send_failures = 0;      // delivery reports with an error (each stops the worker)
+  int64_t commits = 0;            // successful offset commits
+  int64_t commit_failures = 0;    // rejected or timed-out commits (retried at the next opportunity)
+  int64_t rebalances = 0;         // assignments received
+  int64_t partitions_revoked = 0;
+  int64_t partitions_lost = 0;
+  int64_t records_skipped = 0;        // undecodable records skipped (bad_record_policy=skip)
+  int64_t records_dead_lettered = 0;  // undecodable records sent to {id}-dead-letters
+  int64_t agent_errors = 0;           // exceptions thrown by agent actors (each event acked, not retried)
+  int64_t agent_restarts = 0;         // actor restarts by supervisors
+  int64_t timer_errors = 0;           // exceptions thrown by timers, tasks and forwarders
+  int64_t timer_runs = 0;             // timer and task bodies run
+  int64_t asks = 0;                   // ask() calls
+  int64_t ask_timeouts = 0;
+  int64_t replies_sent = 0;
+  int64_t flow_control_pauses = 0;  // times fetching was paused because an agent buffer was full
+};
+
+}  // namespace mephisto
