@@ -7,10 +7,8 @@
 // every occurrence of a word meets in the one actor that owns its partition, and sends the word's running
 // count to wordcount-counts (keyed by the word: the last WordCount of a word there is its total).
 //
-// The channel is in memory (Faust's app.channel()): a line is acked once its words are queued there, not once
-// they reached the repartition topic, so a crash can drop the words of lines already committed. Acceptable
-// here only because the counts themselves are in memory until tables arrive (a crash loses them anyway); an
-// app that must not lose words would send them to a Kafka topic instead of a channel.
+// The channel is in memory (Faust's app.channel()), yet nothing is lost through it: a line stays unacked (and
+// uncommitted) until each of its words has been forwarded to the repartition topic and delivered.
 #include <cstdint>
 #include <map>
 #include <string>

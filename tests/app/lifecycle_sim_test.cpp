@@ -140,6 +140,44 @@ TEST(LifecycleSim, InMemoryChannelAgent) {
   EXPECT_EQ(h.stats(w).records_received, 30) << "channel records are not Kafka records";
 }
 
+// At-least-once through an in-memory channel: an input whose channel record is still being processed is not
+// committed, even across several commit intervals; once the reader finishes it, the commit moves past it.
+TEST(LifecycleSim, AnInputIsNotCommittedBeforeItsChannelRecordIsProcessed) {
+  bool release_blocked = false;
+  int processed = 0;
+  AppHarness h({.seed = seed(106)});
+  create_topics(h, {{"in", 1}});
+  const AppDefinition app = definition("chanack", [&](App& app) {
+    auto channel = app.channel<std::string, std::string>("memo");
+    app.agent("reader", channel, [&](StrStream& stream) {
+      for (auto& event : stream) {
+        while (event.value() == "v5" && !release_blocked) sleep_ms(app, 100);
+        ++processed;
+      }
+    });
+    app.agent("feeder", app.topic<std::string, std::string>("in"), [channel](StrStream& stream) {
+      for (auto& event : stream) {
+        Status sent = channel.send(event.key(), event.value());
+        EXPECT_TRUE(sent.ok());
+      }
+    });
+  });
+  const int w = h.add_worker(app);
+  ASSERT_EQ(h.produce(numbered("in", 10)), 10);
+  ASSERT_TRUE(h.run_until([&] { return processed >= 5; }, kWaitMs)) << h.dump_logs();
+  h.run_for(5000);  // five commit intervals
+  EXPECT_EQ(processed, 5);
+  // v0..v4 are done; v5 is stuck in the channel's reader, so offset 5 is the furthest the group may commit.
+  const auto blocked = h.committed("chanack", "in");
+  ASSERT_EQ(blocked.size(), 1u) << describe(blocked);
+  EXPECT_EQ(blocked.begin()->second, 5) << describe(blocked);
+  release_blocked = true;
+  ASSERT_TRUE(h.run_until([&] { return processed >= 10; }, kWaitMs)) << h.dump_logs();
+  h.run_for(3000);
+  EXPECT_EQ(h.committed("chanack", "in"), nonempty(h.end_offsets("in")));
+  stop_and_wait(h, w);
+}
+
 TEST(LifecycleSim, FullBuffersPauseFetchingAndNothingIsLost) {
   std::multiset<std::string> processed;
   AppHarness h({.seed = seed(105)});
