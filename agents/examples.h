@@ -17,10 +17,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "models/examples.pb.h"
 #include "runtime/app/app.h"
 
 namespace mephisto::examples {
@@ -70,5 +72,11 @@ AppDefinition orders_app(const std::string& prefix = {});
 // digits (and of bytes >= 0x80, so UTF-8 words stay whole), with ASCII letters lower-cased. Everything else
 // separates words.
 std::vector<std::string> split_words(std::string_view line);
+
+// Adds one to `key`'s running total and sends WordCount{key, total} to `counts` keyed by `key` (word count
+// and page views both keep per-key counts this way until tables arrive). A failed delivery stops the worker
+// without committing (at-least-once), so the send's status needs no handling here.
+void count_and_send(std::map<std::string, int64_t>& totals, const Topic<std::string, WordCount>& counts,
+                    const std::string& key);
 
 }  // namespace mephisto::examples

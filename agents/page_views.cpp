@@ -37,14 +37,7 @@ AppDefinition page_views_app(const std::string& prefix) {
           std::map<std::string, int64_t> totals;
           auto by_page = stream.group_by(
               [](const Event<std::string, PageView>& event) { return event.value().page(); }, "page");
-          for (auto& event : by_page) {
-            const int64_t total = ++totals[event.key()];
-            WordCount count;
-            count.set_word(event.key());
-            count.set_count(total);
-            Status sent = counts.send(event.key(), count);
-            (void)sent;  // a failed delivery stops the worker without committing (at-least-once)
-          }
+          for (auto& event : by_page) count_and_send(totals, counts, event.key());
         },
         options);
   };

@@ -60,14 +60,7 @@ AppDefinition word_count_app(const std::string& prefix) {
           std::map<std::string, int64_t> totals;
           auto by_word = stream.group_by(
               [](const Event<std::string, std::string>& event) { return event.value(); }, "word");
-          for (auto& event : by_word) {
-            const int64_t total = ++totals[event.key()];
-            WordCount count;
-            count.set_word(event.key());
-            count.set_count(total);
-            Status sent = counts.send(event.key(), count);
-            (void)sent;  // a failed delivery stops the worker without committing (at-least-once)
-          }
+          for (auto& event : by_word) count_and_send(totals, counts, event.key());
         },
         count_options);
   };
