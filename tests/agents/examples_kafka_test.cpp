@@ -101,8 +101,10 @@ class ExamplesKafka : public ::testing::Test {
   }
 
   // Starts a worker of `definition` (prefixed app id, this test's broker, internal topics of kPartitions).
-  Worker& start_worker(const AppDefinition& definition, const std::string& worker_id) {
+  Worker& start_worker(const AppDefinition& definition, const std::string& worker_id,
+                       const std::function<void(AppSettings&)>& adjust = {}) {
     AppSettings settings = definition.default_settings();
+    if (adjust) adjust(settings);
     settings.broker = "kafka://" + bootstrap_;
     settings.worker_id = worker_id;
     settings.topic_partitions = kPartitions;
@@ -122,9 +124,10 @@ class ExamplesKafka : public ::testing::Test {
   // first one is still creating it, it subscribes before the topic is in its metadata, and librdkafka then
   // leaves it out of the member's subscription until the next metadata refresh (5 minutes), so the group
   // stays unbalanced.
-  void start_workers(const AppDefinition& definition, int count, const std::vector<std::string>& topics) {
+  void start_workers(const AppDefinition& definition, int count, const std::vector<std::string>& topics,
+                     const std::function<void(AppSettings&)>& adjust = {}) {
     for (int i = 1; i <= count; ++i) {
-      start_worker(definition, "w" + std::to_string(i));
+      start_worker(definition, "w" + std::to_string(i), adjust);
       wait_for_balanced_group(topics);
       if (HasFatalFailure()) return;
     }
@@ -408,12 +411,15 @@ TEST_F(ExamplesKafka, WordCountWithTwoWorkers) {
   expect_stopped_ok();
 }
 
+// Page views per page; one malformed record in the input goes to the dead-letter topic (bad_record_policy
+// dead_letter) with the error and its source in headers, and the worker keeps counting the rest.
 TEST_F(ExamplesKafka, PageViews) {
   const std::string views = topic_name(prefix_, kPageViewsTopic);
   const std::string counts = topic_name(prefix_, kPageViewCountsTopic);
   create_topics({views, counts});
   const AppDefinition definition = page_views_app(prefix_);
-  start_workers(definition, 1, {views, prefix_ + "pageviews-" + views + "-page-repartition"});
+  start_workers(definition, 1, {views, prefix_ + "pageviews-" + views + "-page-repartition"},
+                [](AppSettings& settings) { settings.bad_record_policy = BadRecordPolicy::kDeadLetter; });
   if (HasFatalFailure()) return;
 
   const auto codec = SelectedCodec<PageView>::make(CodecKind::kJson).value();
@@ -431,7 +437,13 @@ TEST_F(ExamplesKafka, PageViews) {
     record.value = codec.encode(view);
     input.push_back(std::move(record));
   }
+  ProducerRecord malformed;
+  malformed.topic = views;
+  malformed.key = "user-x";
+  malformed.value = "{\"page\": \"/page/1\", oops";  // not JSON
+  input.insert(input.begin() + 250, malformed);
   Reader& output = read(counts);
+  Reader& dead_letters = read(prefix_ + "pageviews-dead-letters");
   produce(input);
   if (HasFatalFailure()) return;
 
@@ -443,6 +455,16 @@ TEST_F(ExamplesKafka, PageViews) {
   EXPECT_TRUE(complete) << "outputs incomplete after " << kOutputTimeoutMs << " ms: " << describe_workers();
   EXPECT_EQ(last, truth);
   expect_exact_counts(truth, all);
+  EXPECT_TRUE(wait_for([&] { return !dead_letters.records.empty(); }, kOutputTimeoutMs));
+  ASSERT_EQ(dead_letters.records.size(), 1u);
+  const ConsumerRecord& dead = dead_letters.records.front();
+  EXPECT_EQ(dead.value, malformed.value);
+  std::map<std::string, std::string> headers;
+  for (const Header& header : dead.headers) headers[header.key] = header.value.value_or("");
+  EXPECT_EQ(headers["mephisto-source-topic"], views);
+  EXPECT_NE(headers["mephisto-source-offset"], "");
+  EXPECT_NE(headers["mephisto-error"].find("value"), std::string::npos) << headers["mephisto-error"];
+  EXPECT_EQ(workers_.front()->app->stats().records_dead_lettered, 1);
   expect_stopped_ok();
 }
 
