@@ -395,7 +395,6 @@ std::vector<std::string> Engine::subscription() const {
 // Actors and supervisors
 
 void Engine::run_actor(AgentDecl* agent, int32_t index) {
-  ++agent->actors_running;
   for (;;) {
     bool restart = false;
     try {
@@ -413,7 +412,6 @@ void Engine::run_actor(AgentDecl* agent, int32_t index) {
     clear_current();
     if (!restart || stopping_) break;
   }
-  --agent->actors_running;
   actor_fibers_.erase(env_.scheduler->current());
   current_.erase(env_.scheduler->current());
   finish_fiber();
@@ -453,12 +451,12 @@ bool Engine::on_actor_crash(AgentDecl* agent, int32_t index, const std::string& 
 
 void Engine::spawn_helper(std::string name, std::function<void()> body) {
   ++fibers_running_;
-  env_.scheduler->spawn(std::move(name), [this, body = std::move(body)] {
+  env_.scheduler->spawn(name, [this, name, body = std::move(body)] {
     try {
       body();
     } catch (const std::exception& error) {
       ++stats_.timer_errors;
-      log_.error("{} raised: {}", "helper fiber", error.what());
+      log_.error("{} raised: {}", name, error.what());
     }
     current_.erase(env_.scheduler->current());
     finish_fiber();

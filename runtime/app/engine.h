@@ -81,7 +81,6 @@ struct AgentDecl {
   // Supervisor state.
   uint64_t restart_generation = 0;
   std::deque<int64_t> restart_times_ms;
-  int32_t actors_running = 0;
 };
 
 struct TimerDecl {
@@ -169,8 +168,8 @@ class Engine final : private RebalanceListener {
   [[nodiscard]] const std::vector<app_internal::EventCore*>& current() const;
   // Sends a record (to Kafka, or into an in-memory channel's subscribers). Holds the calling fiber's current
   // events until its delivery report. Parks while the producer's queue (or a channel buffer) is full.
-  // Errors: kUnknownTopic for an undeclared in-memory channel..., kState when not running; a failed delivery
-  // is not returned here: it stops the worker (see class comment).
+  // Errors: kState when the worker is not running (or has failed); a failed delivery is not returned here: it
+  // stops the worker (see class comment).
   Status send(ProducerRecord record);
   // The typed layer's decode failure: apply AppSettings::bad_record_policy. The caller still releases its
   // hold.
@@ -270,7 +269,6 @@ class Engine final : private RebalanceListener {
   FiberId poll_fiber_ = kNoFiber;
   FiberId commit_fiber_ = kNoFiber;
   FiberId drain_waiter_ = kNoFiber;
-  int64_t bad_records_logged_ = 0;
 };
 
 }  // namespace mephisto
