@@ -4,7 +4,7 @@
 namespace mephisto::examples {
 
 std::vector<AppDefinition> example_apps() {
-  return {word_count_app(), page_views_app(), orders_app()};
+  return {word_count_app(), page_views_app(), orders_app(), table_count_app()};
 }
 
 std::vector<std::string> split_words(std::string_view line) {

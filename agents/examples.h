@@ -5,11 +5,12 @@
 //   wordcount  lines of text -> lower-case words -> group_by(word) -> a running count per word
 //   pageviews  page views    -> group_by(page)   -> a running count per page
 //   orders     orders        -> ask the `withdraw` agent (balances per account) -> one result per order
+//   tablecount events        -> a running count per key in a table, exactly once -> one result per event
 //
-// Counts and balances live in plain std::maps inside the actors for now: tables (changelogged, restored on
-// rebalance) arrive in a later issue. Until then a partition that moves to another worker starts counting
-// (or from the initial balance) again on its new owner, so the examples are exact only while the group's
-// assignment stays put after the input starts (which is how their tests run them).
+// wordcount, pageviews and orders keep their counts and balances in plain std::maps inside the actors, so a
+// partition that moves to another worker starts counting again on its new owner: they are exact only while
+// the group's assignment stays put after the input starts (which is how their tests run them). tablecount
+// keeps its counts in a table (changelogged, restored on rebalance, exactly once).
 //
 // Each app function takes an optional `prefix`, prepended to the app id and to every topic name the app reads
 // or writes, so that tests can run the examples on a shared broker without meeting an earlier run's topics.
@@ -40,6 +41,10 @@ inline constexpr std::string_view kPageViewCountsTopic = "page-view-counts";
 // orders: Order json in, keyed by account; WithdrawalResult json out, keyed by order_id.
 inline constexpr std::string_view kOrdersTopic = "orders";
 inline constexpr std::string_view kOrderResultsTopic = "order-results";
+// tablecount: events in, keyed by what is counted, the value a unique event id; results out, keyed alike, the
+// value "<event id> <count of the key after this event>".
+inline constexpr std::string_view kCountEventsTopic = "count-events";
+inline constexpr std::string_view kCountResultsTopic = "count-results";
 
 // How the examples declare those topics: created at start if missing.
 inline TopicOptions create_if_missing() {
@@ -67,6 +72,12 @@ AppDefinition page_views_app(const std::string& prefix = {});
 // at kInitialBalanceCents, never negative) and replies a WithdrawalResult, which process_orders sends to
 // `order-results` keyed by order_id (the result's correlation_id is the order_id too).
 AppDefinition orders_app(const std::string& prefix = {});
+
+// "tablecount": agent `count` reads `count-events`, adds one to table `counts` (partitioned like the events)
+// under the event's key, and sends "<event value> <new count>" to `count-results` keyed alike. Exactly once by
+// default: each event's result appears once in the read_committed output, and the table's changelog ends with
+// each key's exact count, whatever crashes and rebalances happen.
+AppDefinition table_count_app(const std::string& prefix = {});
 
 // The word count's tokenizer, for tests that compute the expected counts: maximal runs of ASCII letters and
 // digits (and of bytes >= 0x80, so UTF-8 words stay whole), with ASCII letters lower-cased. Everything else

@@ -23,6 +23,7 @@
 
 #include "runtime/app/engine.h"
 #include "runtime/app/stream.h"
+#include "runtime/app/table.h"
 #include "runtime/app/topic.h"
 
 namespace mephisto {
@@ -254,6 +255,41 @@ class App {
                     std::move(options));
   }
 
+  // A table partitioned like `source` (its changelog gets the source's partition count; an existing changelog
+  // with another count is a startup error naming both). See table.h.
+  template <typename K, typename V, typename K2, typename V2>
+  Table<K, V> table(const std::string& name, const Topic<K2, V2>& source, TableOptions<V> options = {}) {
+    app_internal::TableDecl decl;
+    decl.name = name;
+    decl.kind = app_internal::TableKind::kTable;
+    decl.source = source.decl();
+    decl.help = options.help;
+    return Table<K, V>(engine_.get(), engine_->tables().declare(std::move(decl)),
+                       std::move(options.default_value));
+  }
+  // A GlobalTable: every worker holds all its partitions (options.partitions, default topic_partitions).
+  template <typename K, typename V>
+  GlobalTable<K, V> global_table(const std::string& name, TableOptions<V> options = {}) {
+    app_internal::TableDecl decl;
+    decl.name = name;
+    decl.kind = app_internal::TableKind::kGlobal;
+    decl.partitions = options.partitions.value_or(-1);
+    decl.help = options.help;
+    return GlobalTable<K, V>(engine_.get(), engine_->tables().declare(std::move(decl)),
+                             std::move(options.default_value));
+  }
+  // A SetTable partitioned like `source`.
+  template <typename K, typename M, typename K2, typename V2>
+  SetTable<K, M> set_table(const std::string& name, const Topic<K2, V2>& source, std::string help = {}) {
+    app_internal::TableDecl decl;
+    decl.name = name;
+    decl.kind = app_internal::TableKind::kSet;
+    decl.source = source.decl();
+    decl.help = std::move(help);
+    return SetTable<K, M>(
+        Table<K, std::string>(engine_.get(), engine_->tables().declare(std::move(decl)), std::string()));
+  }
+
   // Runs body every interval_ms (the first run one interval after start). Exceptions are logged and counted.
   void timer(const std::string& name, int64_t interval_ms, std::function<void()> body,
              TimerOptions options = {}) {
@@ -273,6 +309,8 @@ class App {
   [[nodiscard]] const AppSettings& settings() const { return engine_->settings(); }
   [[nodiscard]] const AppStats& stats() const { return engine_->stats(); }
   [[nodiscard]] bool is_leader() const { return engine_->is_leader(); }
+  // After run() returned an error: start a fresh worker (Engine::should_rejoin).
+  [[nodiscard]] bool should_rejoin() const { return engine_->should_rejoin(); }
   [[nodiscard]] bool running() const { return engine_->running(); }
   [[nodiscard]] std::vector<TopicPartition> assignment() const { return engine_->assignment(); }
   [[nodiscard]] std::vector<AgentInfo> agents() const;

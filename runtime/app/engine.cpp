@@ -9,6 +9,7 @@
 #include <boost/context/fiber.hpp>
 
 #include "runtime/app/engine_internal.h"
+#include "runtime/app/tables.h"
 
 namespace mephisto {
 
@@ -30,12 +31,15 @@ Engine::Engine(AppSettings settings)
       log_(settings_.id.empty() ? std::string("app") : settings_.id),
       tracker_(tracker_window(settings_)),
       policy_(settings_.broker_commit_interval_ms > 0 ? settings_.broker_commit_interval_ms : 1,
-              settings_.broker_commit_every > 0 ? settings_.broker_commit_every : 1, 0) {}
+              settings_.broker_commit_every > 0 ? settings_.broker_commit_every : 1, 0) {
+  tables_ = std::make_unique<app_internal::Tables>(*this);
+}
 
 Engine::~Engine() {
   // Clients first, while the state their callbacks touch still exists (a producer may report undelivered
   // records as it goes).
   replies_.reset();
+  tables_.reset();
   consumer_.reset();
   producer_.reset();
   admin_.reset();
@@ -121,8 +125,8 @@ Status Engine::run(const Env& env) {
   assert(env.clock != nullptr && env.scheduler != nullptr && env.random != nullptr && env.broker != nullptr);
   env_ = env;
   main_fiber_ = env_.scheduler->current();
-  policy_ =
-      CommitPolicy(settings_.broker_commit_interval_ms, settings_.broker_commit_every, env_.clock->now_ms());
+  policy_ = CommitPolicy(effective_commit_interval_ms(settings_), settings_.broker_commit_every,
+                         env_.clock->now_ms());
 
   if (Status started = start_clients(); !started.ok()) return started;
   leader_topic_ = settings_.id + "-__assignor-__leader";
@@ -158,6 +162,11 @@ Status Engine::run(const Env& env) {
   }
   env_.scheduler->yield();
   if (Status ready = prepare_topics(); !ready.ok()) {
+    fail(ready.error());
+    shutdown();
+    return *error_;
+  }
+  if (Status ready = tables_->start(); !ready.ok()) {
     fail(ready.error());
     shutdown();
     return *error_;
@@ -254,10 +263,16 @@ void Engine::shutdown() {
   }
   if (replies_) replies_->stop();
   if (!failed_ && consumer_ && subscribed_) {
-    if (Status committed = commit_now(nullptr); !committed.ok()) {
-      log_.warn("final commit failed: {}", committed.error().message);
-    }
+    const Status committed = exactly_once() ? commit_transaction(false) : commit_now(nullptr);
+    if (!committed.ok()) log_.warn("final commit failed: {}", committed.error().message);
   }
+  if (exactly_once() && transaction_open_ && producer_) {
+    // A failed worker's open transaction: abort it now rather than let it hold back read_committed readers
+    // until the transaction timeout (a fenced producer cannot; the broker already aborted it).
+    (void)producer_->abort_transaction(kCommitTimeoutMs);
+    transaction_open_ = false;
+  }
+  tables_->stop();
   if (consumer_) {
     if (Status closed = consumer_->close(); !closed.ok())
       log_.warn("consumer close: {}", closed.error().message);
@@ -289,6 +304,12 @@ Status Engine::start_clients() {
 
   ProducerConfig producer;
   producer.client_id = settings_.id + "-" + settings_.worker_id;
+  if (exactly_once()) {
+    // One transactional producer per worker (EOS v2): a restarted worker with the same id fences its
+    // predecessor's producer and aborts its open transaction at once.
+    producer.transactional_id = settings_.id + "-" + settings_.worker_id;
+    producer.transaction_timeout_ms = kTransactionTimeoutMs;
+  }
   producer.acks = settings_.producer_acks;
   producer.enable_idempotence = settings_.producer_acks == -1;
   producer.linger_ms = settings_.producer_linger_ms;
@@ -297,6 +318,13 @@ Status Engine::start_clients() {
   auto made_producer = env_.broker->producer(producer);
   if (!made_producer.ok()) return made_producer.error();
   producer_ = std::move(made_producer).value();
+  if (exactly_once()) {
+    if (Status ready = producer_->init_transactions(kAdminTimeoutMs); !ready.ok()) {
+      rejoin_ = ready.code() == ErrorCode::kProducerFenced || ready.error().retriable;
+      return Error::of(ready.code(), "init_transactions: " + ready.error().message);
+    }
+    if (Status begun = begin_transaction(); !begun.ok()) return begun;
+  }
 
   ConsumerConfig consumer;
   consumer.group_id = settings_.id;
@@ -339,6 +367,7 @@ Status Engine::prepare_topics() {
                        "cannot describe topic '" + topic->name + "': " + described.error().message);
     }
     topic->prepared = true;
+    topic->actual_partitions = static_cast<int32_t>(described->partitions.size());
   }
   return {};
 }
@@ -356,6 +385,7 @@ Status Engine::create_topic_if_missing(TopicDecl& topic) {
   // have.
   if (spec.replication_factor == 1) spec.configs.emplace("min.insync.replicas", "1");
   Status created = admin_->create_topic(spec, kAdminTimeoutMs);
+  topic.actual_partitions = spec.partitions;
   if (!created.ok() && created.code() != ErrorCode::kTopicAlreadyExists) {
     return Error::of(created.code(), "cannot create topic '" + topic.name + "': " + created.error().message);
   }
@@ -370,7 +400,10 @@ Status Engine::create_topic_if_missing(TopicDecl& topic) {
         for (const PartitionDescription& partition : described->partitions)
           ready = ready && partition.leader >= 0;
       }
-      if (ready) break;
+      if (ready) {
+        topic.actual_partitions = static_cast<int32_t>(described->partitions.size());
+        break;
+      }
       if (env_.clock->now_ms() >= deadline_ms) {
         return Error::of(ErrorCode::kTimedOut, "topic '" + topic.name + "' exists but has no leaders after " +
                                                    std::to_string(kAdminTimeoutMs) + " ms");

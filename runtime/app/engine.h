@@ -7,6 +7,16 @@
 //   actor fibers  one per agent actor (concurrency N), under a supervisor;
 //   timer / task fibers, the reply consumer fiber (ask), group_by forwarders.
 //
+// Tables (tables.h) hang off the engine: their partitions follow the assignment of their source topics.
+//
+// Exactly-once (processing_guarantee=exactly_once, Kafka's EOS v2): one transactional producer; every commit
+// interval (100 ms by default) or N acks the commit fiber reaches a commit point — the poll fiber stops
+// dispatching, every dispatched event finishes (its sends delivered) — then sends the input offsets with the
+// consumer's group metadata and commits the transaction, and only then flushes table overlays into stores.
+// Any failure of the transaction aborts it, drops the overlays and stops the worker with should_rejoin() set:
+// the caller (the CLI's worker, the simulator's harness) starts a fresh worker, which resumes from the last
+// commit. A fenced producer is such a failure too.
+//
 // At-least-once, as Faust, and stricter where Faust loses data: an input record is acked only when every
 // stream it went to is done with it *and* every record sent while processing it has its delivery report; a
 // send that finally fails stops the worker without committing, so the input is reprocessed rather than lost.
@@ -52,6 +62,8 @@ inline constexpr const char* kDeadLetterOffsetHeader = "mephisto-source-offset";
 
 namespace app_internal {
 
+class Tables;
+
 // A topic or in-memory channel as declared.
 struct TopicDecl {
   std::string name;
@@ -64,6 +76,7 @@ struct TopicDecl {
   std::string value_codec;
   std::vector<RawChannel*> subscribers;  // agent buffers fed by this topic
   bool prepared = false;                 // created or found to exist at start
+  int32_t actual_partitions = -1;        // the partition count it has (known once prepared)
 };
 
 // An agent as declared; the actor body is typed (app.h) and erased here.
@@ -96,6 +109,8 @@ struct ActorRestart {};
 }  // namespace app_internal
 
 class Engine final : private RebalanceListener {
+  friend class app_internal::Tables;
+
  public:
   explicit Engine(AppSettings settings);
   ~Engine() override;
@@ -149,6 +164,10 @@ class Engine final : private RebalanceListener {
   [[nodiscard]] bool stopping() const { return stopping_; }
   [[nodiscard]] bool is_leader() const { return leader_; }
   [[nodiscard]] const AppStats& stats() const { return stats_; }
+  // After run() returned an error: true when the error is one a fresh worker recovers from (an aborted or
+  // fenced transaction, partitions lost under exactly_once), so the caller should start the worker again.
+  [[nodiscard]] bool should_rejoin() const { return rejoin_; }
+  app_internal::Tables& tables() { return *tables_; }
   [[nodiscard]] std::vector<TopicPartition> assignment() const;
   // Precondition: running.
   [[nodiscard]] const Env& env() const { return env_; }
@@ -185,6 +204,11 @@ class Engine final : private RebalanceListener {
   // ---- for EventCore (event.h)
   void on_event_released(app_internal::EventCore* event);
 
+  // ---- for Tables
+  // exactly_once: parks while a transaction is being committed (nothing may be sent between commit and the
+  // next begin). Returns at once otherwise.
+  void wait_for_transaction_gate();
+
  private:
   struct PartitionState;
   class Replies;
@@ -197,10 +221,20 @@ class Engine final : private RebalanceListener {
   Status start_clients();
   Status prepare_topics();
   Status create_topic_if_missing(app_internal::TopicDecl& topic);
-  Status send_holding(ProducerRecord record, const std::vector<app_internal::EventCore*>& holding);
+  Status send_holding(ProducerRecord record, const std::vector<app_internal::EventCore*>& holding,
+                      DeliveryCallback also = {});
   Status send_to_channel(const app_internal::TopicDecl& channel, ProducerRecord record);
   void on_delivery(const Result<RecordMetadata>& result, app_internal::EventCore* first,
                    std::vector<app_internal::EventCore*>* rest);
+  [[nodiscard]] bool exactly_once() const {
+    return settings_.processing_guarantee == ProcessingGuarantee::kExactlyOnce;
+  }
+  // exactly_once (engine_commit.cpp): reaches a commit point, commits the transaction with the offsets, and
+  // begins the next one when begin_next. On failure the transaction is aborted and the worker stops to rejoin.
+  Status commit_transaction(bool begin_next);
+  Status begin_transaction();
+  void abort_and_rejoin(const Error& error);
+  Status reach_commit_point();
   PartitionState& partition_state(const TopicPartition& tp);
   void lock_commits();
   void unlock_commits();
@@ -209,6 +243,8 @@ class Engine final : private RebalanceListener {
   void poll_loop();
   void commit_loop();
   void dispatch(std::vector<ConsumerRecord> records);
+  // Partitions feeding a full buffer (flow control), and those plus partitions whose tables restore.
+  [[nodiscard]] std::set<TopicPartition> flow_control_pauses() const;
   [[nodiscard]] std::set<TopicPartition> partitions_to_pause() const;
   void wait_for_room();
   void update_flow_control();
@@ -236,6 +272,7 @@ class Engine final : private RebalanceListener {
   std::unique_ptr<Producer> producer_;
   std::unique_ptr<Consumer> consumer_;
   std::unique_ptr<Replies> replies_;
+  std::unique_ptr<app_internal::Tables> tables_;
   AckTracker tracker_;
   CommitPolicy policy_;
   std::map<TopicPartition, PartitionState> partitions_;
@@ -261,6 +298,14 @@ class Engine final : private RebalanceListener {
   bool subscribed_ = false;
   bool shutting_down_ = false;
   bool poll_done_ = false;
+  // exactly_once.
+  bool barrier_ = false;           // a commit point is being reached: the poll fiber dispatches nothing
+  bool transaction_gate_ = false;  // a transaction is being committed: sends wait
+  bool transaction_open_ = false;
+  bool rejoin_ = false;
+  std::deque<FiberId> gate_waiters_;
+  FiberId commit_point_waiter_ = kNoFiber;
+  int64_t transaction_sends_ = 0;  // records sent in the open transaction
   std::optional<Error> error_;
   int64_t events_alive_ = 0;
   int64_t sends_in_flight_ = 0;

@@ -6,6 +6,7 @@
 
 #include "runtime/app/engine.h"
 #include "runtime/app/engine_internal.h"
+#include "runtime/app/tables.h"
 
 namespace mephisto {
 
@@ -20,6 +21,11 @@ Engine::PartitionState& Engine::partition_state(const TopicPartition& tp) {
 void Engine::poll_loop() {
   Scheduler& scheduler = *env_.scheduler;
   while (!stopping_) {
+    if (barrier_) {
+      // exactly_once: a commit point is being reached; dispatch nothing until the transaction is committed.
+      scheduler.park_until(env_.clock->now_ms() + kPollTimeoutMs);
+      continue;
+    }
     if (resubscribe_) {
       resubscribe_ = false;
       if (Status subscribed = consumer_->subscribe(subscription(), this); !subscribed.ok()) {
@@ -27,7 +33,7 @@ void Engine::poll_loop() {
         break;
       }
     }
-    if (paused_partitions_.empty() && !partitions_to_pause().empty()) wait_for_room();
+    if (paused_partitions_.empty() && !flow_control_pauses().empty()) wait_for_room();
     if (stopping_) break;
     update_flow_control();
     if (paused_) {
@@ -60,12 +66,21 @@ void Engine::wait_for_room() {
   // that polling can go on serving rebalances meanwhile.
   Scheduler& scheduler = *env_.scheduler;
   const int64_t deadline_ms = env_.clock->now_ms() + kFlowControlGraceMs;
-  while (!stopping_ && env_.clock->now_ms() < deadline_ms && !partitions_to_pause().empty()) {
+  while (!stopping_ && env_.clock->now_ms() < deadline_ms && !flow_control_pauses().empty()) {
     scheduler.park_until(deadline_ms);  // woken by a buffer draining to half (RawChannel's room hook)
   }
 }
 
 std::set<TopicPartition> Engine::partitions_to_pause() const {
+  std::set<TopicPartition> out = flow_control_pauses();
+  // A partition whose tables are restoring waits for them (tables.h).
+  for (const auto& [tp, state] : partitions_) {
+    if (state.assigned && tables_->blocked(tp)) out.insert(tp);
+  }
+  return out;
+}
+
+std::set<TopicPartition> Engine::flow_control_pauses() const {
   // Per partition, as Faust: only the partitions feeding a full buffer stop. Pausing everything would also
   // stop the records an agent of this worker waits for (an ask() answered by another agent here) and
   // deadlock.
@@ -116,13 +131,26 @@ void Engine::dispatch(std::vector<ConsumerRecord> records) {
   Scheduler& scheduler = *env_.scheduler;
   PartitionState* state = nullptr;
   const app_internal::TopicDecl* topic = nullptr;
+  bool blocked = false;
+  std::set<TopicPartition> rewound;
   for (ConsumerRecord& record : records) {
     if (state == nullptr || state->tp.partition != record.partition || state->tp.topic != record.topic) {
       state = &partition_state(TopicPartition{record.topic, record.partition});
       auto found = topics_by_name_.find(record.topic);
       topic = found == topics_by_name_.end() ? nullptr : found->second;
+      blocked = tables_->blocked(state->tp);
     }
     if (!state->assigned) continue;  // a record of a partition revoked within this poll
+    if (blocked) {
+      // Fetched before the pause took effect: its tables are not restored yet. Fetch it again later.
+      if (rewound.insert(state->tp).second) {
+        if (Status sought = consumer_->seek(state->tp, record.offset); !sought.ok()) {
+          fail(Error::of(sought.code(), "seek back while tables restore: " + sought.error().message));
+          return;
+        }
+      }
+      continue;
+    }
     if (!state->tracking) {
       tracker_.assign(state->tp, record.offset);
       state->tracking = true;
@@ -169,6 +197,7 @@ void Engine::on_event_released(EventCore* event) {
     }
   }
   if (drain_waiter_ != kNoFiber) wake_fiber(drain_waiter_);
+  if (events_alive_ == 0 && commit_point_waiter_ != kNoFiber) wake_fiber(commit_point_waiter_);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -184,6 +213,7 @@ void Engine::on_partitions_assigned(const std::vector<TopicPartition>& partition
     if (tp.topic == leader_topic_) leader_ = true;
   }
   log_.info("assigned {} partition(s){}", partitions.size(), leader_ ? " (leader)" : "");
+  tables_->on_assigned(partitions);
 }
 
 void Engine::on_partitions_revoked(const std::vector<TopicPartition>& partitions) {
@@ -198,20 +228,33 @@ void Engine::on_partitions_lost(const std::vector<TopicPartition>& partitions) {
   log_.warn(
       "lost {} partition(s) without a clean revoke; their uncommitted progress is redone by the next owner",
       partitions.size());
+  if (exactly_once()) {
+    // The open transaction holds work of the lost partitions, which their next owner redoes: it must never
+    // commit. Aborting it drops this worker's uncommitted work on every partition, so the worker rejoins.
+    abort_and_rejoin(Error::of(ErrorCode::kRebalanceInProgress, "partitions lost under exactly_once"));
+  }
   give_up(partitions, false);
 }
 
 void Engine::give_up(const std::vector<TopicPartition>& partitions, bool commit_first) {
   const std::set<TopicPartition> gone(partitions.begin(), partitions.end());
   drop_buffered(gone);
-  if (commit_first) {
+  bool committed_all = false;
+  if (commit_first && exactly_once()) {
+    // The transaction covers every partition: commit it all before the partitions go (Kafka Streams commits
+    // on revoke too), so the next owner starts exactly where this worker stopped.
+    committed_all = commit_transaction(true).ok();
+  } else if (commit_first) {
     // Faust commits what was processed before giving partitions away; waiting (bounded) for in-flight events
     // lets that commit cover them, so the next owner repeats as little as possible.
     wait_in_flight(gone, settings_.rebalance_drain_timeout_ms);
     if (Status committed = commit_now(&gone); !committed.ok()) {
       log_.warn("commit on revoke failed: {}", committed.error().message);
+    } else {
+      committed_all = true;
     }
   }
+  tables_->on_revoked(partitions, committed_all);
   for (const TopicPartition& tp : partitions) {
     PartitionState& state = partition_state(tp);
     paused_partitions_.erase(tp);
@@ -285,6 +328,7 @@ Status Engine::commit_now(const std::set<TopicPartition>* only) {
     if (result.ok()) {
       tracker_.mark_committed(offsets);
       ++stats_.commits;
+      tables_->on_committed(false);
     } else {
       ++stats_.commit_failures;
     }
@@ -300,7 +344,9 @@ void Engine::commit_loop() {
     scheduler.park_until(policy_.interval_deadline_ms());
     if (stopping_) break;
     const int64_t now_ms = env_.clock->now_ms();
-    if (policy_.due(now_ms)) {
+    if (policy_.due(now_ms) && exactly_once()) {
+      (void)commit_transaction(true);  // a failure stops the worker to rejoin
+    } else if (policy_.due(now_ms)) {
       if (Status committed = commit_now(nullptr); !committed.ok()) {
         log_.warn("commit failed (retried at the next interval): {}", committed.error().message);
         policy_.on_committed(now_ms);  // wait an interval before retrying, instead of spinning

@@ -23,6 +23,16 @@ inline constexpr int32_t kProducerQueueMaxRecords = 100000;
 // Log the first undecodable records one by one, then every Nth, so bad data cannot flood the log.
 inline constexpr int64_t kBadRecordLogFirst = 10;
 inline constexpr int64_t kBadRecordLogEvery = 1000;
+// Changelog records per reader poll: restores apply them to a store in batches of up to this many.
+inline constexpr int32_t kRestoreBatchRecords = 10000;
+// How often a restore logs its progress.
+inline constexpr int64_t kRestoreProgressLogMs = 5000;
+// exactly_once: the transaction timeout (Kafka Streams' 10 s under EOS): how long a crashed worker's open
+// transaction can hold back read_committed readers before the broker aborts it.
+inline constexpr int64_t kTransactionTimeoutMs = 10000;
+// exactly_once: how long a commit waits for in-flight events to finish (the commit point) before giving up
+// on the transaction; below the transaction timeout, so the broker never aborts it first.
+inline constexpr int64_t kCommitPointTimeoutMs = 5000;
 
 struct Engine::PartitionState {
   TopicPartition tp;

@@ -69,8 +69,10 @@ Status Engine::send(ProducerRecord record) {
   return send_holding(std::move(record), current());
 }
 
-Status Engine::send_holding(ProducerRecord record, const std::vector<EventCore*>& holding) {
+Status Engine::send_holding(ProducerRecord record, const std::vector<EventCore*>& holding,
+                            DeliveryCallback also) {
   Scheduler& scheduler = *env_.scheduler;
+  wait_for_transaction_gate();
   // Stay below the producer's queue limit by waiting for delivery reports, so send() never fails with
   // kQueueFull (which would lose the record: the seam's send() consumes it).
   while (sends_in_flight_ >= kProducerQueueMaxRecords - 1 && !failed_) {
@@ -87,13 +89,17 @@ Status Engine::send_holding(ProducerRecord record, const std::vector<EventCore*>
   }
   ++sends_in_flight_;
   ++stats_.records_sent;
+  ++transaction_sends_;
   std::string topic = record.topic;
-  Status sent = producer_->send(std::move(record), [this, first, rest](const Result<RecordMetadata>& result) {
+  Status sent = producer_->send(std::move(record), [this, first, rest, also](const Result<RecordMetadata>& result) {
+    if (also) also(result);
     on_delivery(result, first, rest);
   });
   if (!sent.ok()) {
     // The callback will not run: undo, and stop the worker (the record is gone with the call).
-    on_delivery(Error::of(sent.code(), "send to '" + topic + "': " + sent.error().message), first, rest);
+    const Error error = Error::of(sent.code(), "send to '" + topic + "': " + sent.error().message);
+    if (also) also(error);
+    on_delivery(error, first, rest);
     return sent;
   }
   return {};
@@ -112,6 +118,8 @@ void Engine::on_delivery(const Result<RecordMetadata>& result, EventCore* first,
     if (rest != nullptr) {
       for (EventCore* event : *rest) event->ack_on_release = false;
     }
+    // exactly_once: the transaction cannot commit without the record; a fresh worker redoes the work.
+    if (exactly_once()) rejoin_ = true;
     fail(Error::of(result.code(), "a record could not be delivered: " + result.error().message));
   }
   if (first != nullptr) app_internal::release(first);
@@ -217,6 +225,13 @@ void Engine::yield(app_internal::AgentDecl& agent, const std::string& value_byte
 
 Result<std::optional<std::string>> Engine::ask(ProducerRecord record, int64_t timeout_ms) {
   if (!running_ || stopping_) return Error::of(ErrorCode::kState, "ask: the worker is not running");
+  if (exactly_once()) {
+    // The request would sit in this worker's open transaction, invisible to the agent asked, while the
+    // transaction waits for the asker to finish: it could only time out.
+    return Error::of(ErrorCode::kState,
+                     "ask: not available under processing_guarantee=exactly_once (a request is invisible "
+                     "until the asker's transaction commits); use Agent::send with reply_to, or at_least_once");
+  }
   if (!replies_) replies_ = std::make_unique<Replies>(*this);
   ++stats_.asks;
   auto reply = replies_->ask(std::move(record), timeout_ms);

@@ -67,6 +67,7 @@ const std::vector<IntSetting>& int_settings() {
       int_setting<&AppSettings::agent_max_restarts>("agent_max_restarts", "restarts", 0),
       int_setting<&AppSettings::agent_restart_window_ms>("agent_restart_window_ms", "milliseconds", 1),
       int_setting<&AppSettings::ask_timeout_ms>("ask_timeout_ms", "milliseconds", 1),
+      int_setting<&AppSettings::table_standby_replicas>("table_standby_replicas", "replicas", 0),
   };
   return kSettings;
 }
@@ -114,6 +115,7 @@ const std::vector<std::pair<const char*, std::string AppSettings::*>> kStringSet
     {"id", &AppSettings::id},
     {"broker", &AppSettings::broker},
     {"store", &AppSettings::store},
+    {"data_dir", &AppSettings::data_dir},
     {"worker_id", &AppSettings::worker_id},
 };
 
@@ -267,21 +269,21 @@ Status validate(const AppSettings& settings) {
     return s;
   }
   if (auto servers = bootstrap_servers(settings.broker); !servers.ok()) return servers.error();
-  if (settings.store.starts_with("rocksdb://")) {
-    return Error::of(
-        ErrorCode::kInvalidArg,
-        fmt::format("store: '{}': rocksdb:// stores arrive with tables (not yet supported); use memory://",
-                    settings.store));
-  }
-  if (settings.store != "memory://") {
+  if (settings.store != "memory://" && settings.store != "rocksdb://") {
     return Error::of(ErrorCode::kInvalidArg,
-                     fmt::format("store: '{}' is not accepted (memory://)", settings.store));
+                     fmt::format("store: '{}' is not accepted (memory:// or rocksdb://)", settings.store));
   }
-  if (settings.processing_guarantee == ProcessingGuarantee::kExactlyOnce) {
-    return Error::of(
-        ErrorCode::kInvalidArg,
-        "processing_guarantee: exactly_once arrives with tables and transactions (not yet supported); "
-        "use at_least_once");
+  if (settings.processing_guarantee == ProcessingGuarantee::kExactlyOnce && settings.producer_acks != -1) {
+    return Error::of(ErrorCode::kInvalidArg,
+                     fmt::format("producer_acks: {} cannot be used with processing_guarantee=exactly_once "
+                                 "(transactions need acks=all)",
+                                 settings.producer_acks));
+  }
+  if (settings.table_standby_replicas > 1) {
+    return Error::of(ErrorCode::kInvalidArg,
+                     fmt::format("table_standby_replicas: {} is not accepted (0 or 1: with 1 every worker "
+                                 "already holds a standby of every partition it does not own)",
+                                 settings.table_standby_replicas));
   }
   for (const auto& setting : int_settings()) {
     const int64_t value = setting.get(settings);
@@ -344,6 +346,20 @@ Result<std::string> bootstrap_servers(std::string_view broker_url) {
     rest = rest.substr(comma + 1);
   }
   return servers;
+}
+
+int64_t effective_commit_interval_ms(const AppSettings& settings) {
+  constexpr int64_t kFaustDefaultMs = 2800;
+  constexpr int64_t kEosDefaultMs = 100;
+  if (settings.processing_guarantee == ProcessingGuarantee::kExactlyOnce &&
+      settings.broker_commit_interval_ms == kFaustDefaultMs) {
+    return kEosDefaultMs;
+  }
+  return settings.broker_commit_interval_ms;
+}
+
+std::string effective_data_dir(const AppSettings& settings) {
+  return settings.data_dir.empty() ? settings.id + "-data" : settings.data_dir;
 }
 
 }  // namespace mephisto

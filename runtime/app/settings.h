@@ -32,9 +32,20 @@ struct AppSettings {
   // kafka://host:port[,host:port...]. Inside the simulator the harness binds the app to the simulated cluster
   // and this value is not used.
   std::string broker = "kafka://localhost:9092";
-  // memory:// (tables are the tables issue's; rocksdb:// is accepted there).
+  // Where table partitions live: memory:// (gone with the process; rebuilt from the changelog) or rocksdb://
+  // (one RocksDB per table partition under data_dir). Faust's default is memory:// too.
   std::string store = "memory://";
+  // The directory rocksdb:// stores live in. Empty: "{id}-data" in the working directory. Two workers of one
+  // app on one machine need different directories.
+  std::string data_dir;
+  // at_least_once (Faust's default) or exactly_once (Kafka's EOS v2: one transactional producer per worker;
+  // outputs, changelog writes and input offsets commit in one transaction; read_committed everywhere).
   ProcessingGuarantee processing_guarantee = ProcessingGuarantee::kAtLeastOnce;
+  // Standby replicas of table partitions (Kafka Streams' num.standby.replicas; Faust's
+  // table_standby_replicas): 0 or 1. With 1, every worker tails the changelog partitions of its tables that
+  // it does not own, so a partition failing over to any worker restores only what it missed (see
+  // runtime/app/README.md, "Standbys", for what is guaranteed).
+  int32_t table_standby_replicas = 1;
   // Names this worker: its reply topic ({id}-reply-{worker_id}) and its clients' client.id. Unique per worker
   // process of one app. Default "worker" (Faust derives one from host and port; `mephisto worker` sets
   // host-pid).
@@ -46,7 +57,8 @@ struct AppSettings {
   int16_t topic_replication_factor = 1;
 
   // Commit every interval or every N acks, whichever first (Faust: broker_commit_interval 2.8 s,
-  // broker_commit_every 10000).
+  // broker_commit_every 10000). Under exactly_once the interval is the transaction length; the default 2.8 s
+  // then becomes 100 ms (Kafka Streams' commit.interval.ms under EOS) unless set to something else.
   int64_t broker_commit_interval_ms = 2800;
   int64_t broker_commit_every = 10000;
   // Events buffered per agent before the worker pauses fetching (Faust: stream_buffer_maxsize 4096).
@@ -102,9 +114,14 @@ struct AppSettings {
 
 // Checks the settings as a whole: id present and legal, broker and store URLs well-formed, numbers in range
 // (heartbeat < session timeout, buffer >= 1, ...). Errors: kInvalidArg naming the setting and what to do.
-// exactly_once and rocksdb:// are rejected here until tables and EOS land (the tables issue), with that
-// reason.
+// exactly_once requires producer_acks=all.
 [[nodiscard]] Status validate(const AppSettings& settings);
+
+// The commit interval in effect: broker_commit_interval_ms, except under exactly_once where Faust's default
+// (2800 ms, not a choice the user made) becomes Kafka Streams' 100 ms.
+[[nodiscard]] int64_t effective_commit_interval_ms(const AppSettings& settings);
+// The directory rocksdb:// stores use: data_dir, or "{id}-data" when it is empty.
+[[nodiscard]] std::string effective_data_dir(const AppSettings& settings);
 
 // "kafka://a:9092,b:9092" -> "a:9092,b:9092" (librdkafka's bootstrap.servers). Each host must have a port.
 // Errors: kInvalidArg naming the URL and the expected form.

@@ -27,6 +27,11 @@ struct AppStats {
   int64_t ask_timeouts = 0;
   int64_t replies_sent = 0;
   int64_t flow_control_pauses = 0;  // times fetching was paused because an agent buffer was full
+  int64_t transactions_committed = 0;  // exactly_once: transactions committed (each also counts in commits)
+  int64_t transactions_aborted = 0;    // exactly_once: transactions aborted (the worker then rejoins)
+  int64_t table_restores = 0;          // table partitions restored and made active
+  int64_t table_records_restored = 0;  // changelog records applied by restores, standbys and global tables
+  int64_t table_last_restore_ms = 0;   // how long the last restore took (assignment to active)
 };
 
 }  // namespace mephisto

@@ -123,6 +123,10 @@ class SignalGuard {
 
 // A stop that cannot unwind: the fibers still hold references into the App, whose clients need the loop, so
 // no destruction order is safe. Prints why and ends the process.
+// A worker that must rejoin (App::should_rejoin) starts afresh after this pause, at most this many times.
+constexpr int64_t kRejoinDelayMs = 1000;
+constexpr int kMaxRejoins = 100;
+
 [[noreturn]] void exit_now(const std::string& message, const App& app) {
   spdlog::default_logger()->flush();
   std::fflush(stdout);
@@ -182,47 +186,71 @@ int run_worker(const std::vector<AppDefinition>& apps, const WorkerOptions& opti
   RealClock clock;
   std::random_device device;
   Random random((static_cast<uint64_t>(device()) << 32) ^ device());
-  App app(settings);
-  if (definition.value()->define) definition.value()->define(app);
-  app.log().set_min_level(level);
   const Env env{&clock, &loop, &random, &broker};
+  const auto make_app = [&] {
+    auto app = std::make_unique<App>(settings);
+    if (definition.value()->define) definition.value()->define(*app);
+    app->log().set_min_level(level);
+    return app;
+  };
+  std::unique_ptr<App> app = make_app();
 
   std::optional<Status> result;
-  loop.spawn("worker", [&] { result = app.run(env); });
+  bool stop_requested = false;
+  loop.spawn("worker", [&] {
+    for (int rejoins = 0;; ++rejoins) {
+      Status status = app->run(env);
+      // An aborted or fenced transaction (exactly_once): a fresh worker resumes from the last commit. Bounded,
+      // and paced, so a persistent cause shows as a failure instead of a crash loop.
+      if (status.ok() || !app->should_rejoin() || stop_requested || rejoins >= kMaxRejoins) {
+        result = status;
+        return;
+      }
+      app->log().warn("rejoining the group with a fresh worker in {} ms (rejoin {} of at most {}): {}",
+                      kRejoinDelayMs, rejoins + 1, kMaxRejoins, status.error().message);
+      loop.park_until(clock.now_ms() + kRejoinDelayMs);
+      if (stop_requested) {
+        result = status;
+        return;
+      }
+      app = make_app();
+    }
+  });
   int signals_seen = 0;
   const WatchId watch = loop.watch_readable(signals.fd(), [&] {
     for (int signal = signals.take(); signal != 0; signal = signals.take()) {
       ++signals_seen;
       if (signals_seen == 1) {
-        app.log().info(
+        app->log().info(
             "{}: stopping (warm shutdown: drain, commit, leave the group); send it again to stop at once",
             signal_name(signal));
+        stop_requested = true;
         // Engine::stop runs on a fiber of the worker's scheduler; a watch callback runs outside any fiber.
-        loop.spawn("stop", [&app] { app.stop(); });
+        loop.spawn("stop", [&app] { app->stop(); });
       } else {
-        app.log().warn("second signal ({}): stopping at once", signal_name(signal));
+        app->log().warn("second signal ({}): stopping at once", signal_name(signal));
         loop.stop();
       }
     }
   });
-  app.log().info("worker of app '{}' (id {}, worker_id {}) starting on {}", options.app, settings.id,
+  app->log().info("worker of app '{}' (id {}, worker_id {}) starting on {}", options.app, settings.id,
                  settings.worker_id, settings.broker);
 
   bool finished = false;
   try {
     finished = loop.run([&] { return result.has_value(); });
   } catch (const std::exception& error) {
-    exit_now(fmt::format("error: internal error in the worker (a bug): {}", error.what()), app);
+    exit_now(fmt::format("error: internal error in the worker (a bug): {}", error.what()), *app);
   }
   if (!finished) {
     exit_now(
         "error: stopped at once on a second signal, without a graceful shutdown: records processed since the "
         "last commit will be processed again",
-        app);
+        *app);
   }
   loop.unwatch(watch);
   spdlog::default_logger()->flush();
-  fmt::print(stderr, "{}\n", stats_line(app.stats()));
+  fmt::print(stderr, "{}\n", stats_line(app->stats()));
   if (!result->ok()) {
     print_error(fmt::format("worker of app '{}' failed: {}", options.app, result->error().to_string()));
     return kExitFailure;

@@ -8,6 +8,10 @@
 
 namespace mephisto {
 
+namespace store {
+class StoreFactory;
+}  // namespace store
+
 // Non-owning: whoever builds the Env (the simulator's process, or the production main) owns the parts and keeps
 // them alive for as long as the Env is used.
 struct Env {
@@ -15,6 +19,10 @@ struct Env {
   Scheduler* scheduler = nullptr;
   Random* random = nullptr;
   BrokerClient* broker = nullptr;
+  // Where table partitions are kept (runtime/store). Null: the App opens the factory its settings name
+  // (AppSettings::store, data_dir) itself. The simulator passes one per worker process, so a crash can keep or
+  // lose the worker's "disk".
+  store::StoreFactory* stores = nullptr;
 };
 
 }  // namespace mephisto

@@ -4,7 +4,9 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -78,9 +80,14 @@ rocksdb::Slice slice(std::string_view s) {
   return {s.data(), s.size()};
 }
 
+// The two ways the database is opened (see rocksdb_store.h): serving (skiplist memtable: ordered, cheap to
+// read) and restoring (vector memtable: an append per record, sorted once when flushed; every read of it
+// copies and sorts it, so it is only used while nothing but apply_batch runs).
+enum class Mode { kServing, kRestoring };
+
 // Options for the data (default) column family and the database: large write buffers so a bulk restore writes
 // few, large L0 files; bloom filters for point reads.
-rocksdb::Options make_options() {
+rocksdb::Options make_options(Mode mode) {
   rocksdb::Options o;
   o.create_if_missing = true;
   o.create_missing_column_families = true;
@@ -94,6 +101,13 @@ rocksdb::Options make_options() {
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  if (mode == Mode::kRestoring) {
+    o.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+    // Small buffers: each flush sorts one vector, and a sort over 16 MiB of entries stays in cache (64 MiB:
+    // faster apply_batch calls but a slower restore overall, the sorts only deferred; see README).
+    o.write_buffer_size = 16u << 20;
+    o.allow_concurrent_memtable_write = false;  // the vector memtable does not support it (one writer anyway)
+  }
   return o;
 }
 
@@ -119,13 +133,18 @@ struct RocksDbStore::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // [0] default, [1] meta
   std::optional<int64_t> offset;
   bool closed = false;
+  Mode mode = Mode::kServing;
+  uint64_t restore_threshold = RocksDbStore::kDefaultRestoreThreshold;
+  uint64_t restore_run = 0;   // records given to apply_batch since the last other operation
+  rocksdb::WriteBatch batch;  // reused, so its buffer is allocated once
 
   rocksdb::ColumnFamilyHandle* data_cf() const { return handles[0]; }
   rocksdb::ColumnFamilyHandle* meta_cf() const { return handles[1]; }
 
-  // Opens the database in `dir` (which exists) and reads the applied offset.
-  Status open_db() {
-    const rocksdb::Options options = make_options();
+  // Opens the database in `dir` (which exists) in `m` and reads the applied offset.
+  Status open_db(Mode m) {
+    mode = m;
+    const rocksdb::Options options = make_options(m);
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
         {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
         {kMetaFamily, meta_options()},
@@ -141,10 +160,10 @@ struct RocksDbStore::Impl {
     if (g.IsNotFound()) {
       offset.reset();
     } else if (!g.ok()) {
-      (void)close_db();
+      (void)close_db(/*flush=*/false);
       return rocks_error("read applied offset", dir, g);
     } else if (auto decoded = decode_offset(bytes); !decoded || *decoded < 0) {
-      (void)close_db();
+      (void)close_db(/*flush=*/false);
       return Error::of(ErrorCode::kFail, "rocksdb open " + dir + ": corrupt applied offset (" +
                                              std::to_string(bytes.size()) + " bytes)");
     } else {
@@ -153,10 +172,13 @@ struct RocksDbStore::Impl {
     return {};
   }
 
-  // Closes the database and releases its LOCK (does not touch the registry).
-  Status close_db() {
+  // Closes the database and releases its LOCK (does not touch the registry). In restoring mode the memtables
+  // are flushed first (unless `flush` is false), so that the next open, in serving mode, does not replay the
+  // restore's WAL into a skiplist.
+  Status close_db(bool flush = true) {
     if (!db) return {};
     rocksdb::Status first;
+    if (flush && mode == Mode::kRestoring) first = flush_all();
     for (auto* h : handles) {
       const rocksdb::Status s = db->DestroyColumnFamilyHandle(h);
       if (first.ok() && !s.ok()) first = s;
@@ -169,14 +191,51 @@ struct RocksDbStore::Impl {
     return {};
   }
 
+  // Flushes both column families' memtables (waiting for the flush), so no WAL is needed to recover them.
+  rocksdb::Status flush_all() {
+    rocksdb::FlushOptions f;
+    f.wait = true;
+    return db->Flush(f, handles);
+  }
+
+  // Reopens the database in `m` (flushing first when leaving restoring mode). On failure the store is left
+  // without a database; the caller closes it.
+  Status switch_mode(Mode m) {
+    if (auto s = close_db(); !s) return s;
+    return open_db(m);
+  }
+
   Status write(rocksdb::WriteBatch& batch, const char* op) {
+    // RocksDB's perf counters (thread-local, on by default) count every key comparison the memtable makes: a
+    // thread-local access per comparison through the shared library, ~10% of a restore. Off while writing.
+    const rocksdb::PerfLevel level = rocksdb::GetPerfLevel();
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
     const rocksdb::Status s = db->Write(write_options(), &batch);
+    rocksdb::SetPerfLevel(level);
     if (!s.ok()) return rocks_error(op, dir, s);
     return {};
   }
 };
 
 RocksDbStore::RocksDbStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+// Every operation but apply_batch starts here: it ends a restore run, and a store in restoring mode goes back
+// to serving mode (flush + reopen) before anything reads or writes it. kState if closed; kFail (and the store
+// closed) if the reopen fails.
+Status RocksDbStore::serve() {
+  if (impl_->closed) return closed_error(impl_->dir);
+  impl_->restore_run = 0;
+  if (impl_->mode == Mode::kServing) return {};
+  if (auto s = impl_->switch_mode(Mode::kServing); !s) return fail_closed(s.error());
+  return {};
+}
+
+Status RocksDbStore::fail_closed(Error e) {
+  (void)impl_->close_db(/*flush=*/false);
+  impl_->closed = true;
+  unregister_dir(impl_->dir);
+  return e;
+}
 
 RocksDbStore::~RocksDbStore() {
   (void)close();
@@ -186,7 +245,7 @@ const std::string& RocksDbStore::dir() const {
   return impl_->dir;
 }
 
-Result<std::unique_ptr<RocksDbStore>> RocksDbStore::open(const std::string& dir) {
+Result<std::unique_ptr<RocksDbStore>> RocksDbStore::open(const std::string& dir, uint64_t restore_threshold) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fs_error("create directory", dir, ec);
@@ -201,7 +260,8 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::open(const std::string& dir)
   fs::remove_all(canonical + ".wiping", ec);
   auto impl = std::make_unique<Impl>();
   impl->dir = canonical;
-  if (auto s = impl->open_db(); !s) {
+  impl->restore_threshold = restore_threshold;
+  if (auto s = impl->open_db(Mode::kServing); !s) {
     unregister_dir(canonical);
     return s.error();
   }
@@ -223,7 +283,7 @@ Status RocksDbStore::destroy(const std::string& dir) {
 }
 
 Result<std::optional<std::string>> RocksDbStore::get(std::string_view key) {
-  if (impl_->closed) return closed_error(impl_->dir);
+  if (auto s = serve(); !s) return s.error();
   std::string value;
   const rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->data_cf(), slice(key), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
@@ -232,14 +292,14 @@ Result<std::optional<std::string>> RocksDbStore::get(std::string_view key) {
 }
 
 Status RocksDbStore::put(std::string_view key, std::string_view value) {
-  if (impl_->closed) return closed_error(impl_->dir);
+  if (auto s = serve(); !s) return s;
   const rocksdb::Status s = impl_->db->Put(write_options(), impl_->data_cf(), slice(key), slice(value));
   if (!s.ok()) return rocks_error("put", impl_->dir, s);
   return {};
 }
 
 Status RocksDbStore::erase(std::string_view key) {
-  if (impl_->closed) return closed_error(impl_->dir);
+  if (auto s = serve(); !s) return s;
   const rocksdb::Status s = impl_->db->Delete(write_options(), impl_->data_cf(), slice(key));
   if (!s.ok()) return rocks_error("delete", impl_->dir, s);
   return {};
@@ -253,20 +313,36 @@ Status RocksDbStore::apply_batch(const std::vector<ChangelogRecord>& records) {
   if (impl_->closed) return closed_error(impl_->dir);
   if (auto s = validate_changelog_batch(records, impl_->offset); !s) return s;
   if (records.empty()) return {};
-  // Only the last record per key matters within one atomic write, and the memtable (a skiplist) inserts keys
-  // in ascending order far faster than random ones (it reuses the previous insert's search path): so write
-  // the last record of each key, in key order.
-  std::vector<uint32_t> order(records.size());
-  std::iota(order.begin(), order.end(), 0u);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](uint32_t a, uint32_t b) { return records[a].key < records[b].key; });
-  rocksdb::WriteBatch batch;
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    if (i + 1 < order.size() && records[order[i + 1]].key == records[order[i]].key) continue;  // superseded
-    const ChangelogRecord& r = records[order[i]];
-    const rocksdb::Status s =
-        r.value ? batch.Put(impl_->data_cf(), r.key, *r.value) : batch.Delete(impl_->data_cf(), r.key);
-    if (!s.ok()) return rocks_error("apply_batch", impl_->dir, s);
+  impl_->restore_run += records.size();
+  if (impl_->mode == Mode::kServing && impl_->restore_run >= impl_->restore_threshold) {
+    if (auto s = impl_->switch_mode(Mode::kRestoring); !s) return fail_closed(s.error());
+  }
+  rocksdb::WriteBatch& batch = impl_->batch;
+  batch.Clear();
+  rocksdb::ColumnFamilyHandle* const data = impl_->data_cf();
+  auto add = [&](const ChangelogRecord& r) {
+    return r.value ? batch.Put(data, slice(r.key), slice(*r.value)) : batch.Delete(data, slice(r.key));
+  };
+  if (impl_->mode == Mode::kRestoring) {
+    // The vector memtable appends whatever it is given and sorts once, at flush: write the records as they
+    // are. Each entry of a WriteBatch gets its own sequence number, so a later record for a key wins.
+    for (const ChangelogRecord& r : records) {
+      if (const rocksdb::Status s = add(r); !s.ok()) return rocks_error("apply_batch", impl_->dir, s);
+    }
+  } else {
+    // Only the last record per key matters within one atomic write, and the skiplist memtable inserts keys in
+    // ascending order far faster than random ones (it reuses the previous insert's search path): so write the
+    // last record of each key, in key order.
+    std::vector<uint32_t> order(records.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t x, uint32_t y) { return records[x].key < records[y].key; });
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      if (i + 1 < order.size() && records[order[i + 1]].key == records[order[i]].key) continue;  // superseded
+      if (const rocksdb::Status s = add(records[order[i]]); !s.ok()) {
+        return rocks_error("apply_batch", impl_->dir, s);
+      }
+    }
   }
   const int64_t last = records.back().offset;
   if (const rocksdb::Status s = batch.Put(impl_->meta_cf(), kAppliedOffsetKey, encode_offset(last));
@@ -279,7 +355,7 @@ Status RocksDbStore::apply_batch(const std::vector<ChangelogRecord>& records) {
 }
 
 Status RocksDbStore::write_batch(const std::vector<WriteOp>& ops, std::optional<int64_t> applied_offset) {
-  if (impl_->closed) return closed_error(impl_->dir);
+  if (auto s = serve(); !s) return s;
   if (applied_offset && *applied_offset < 0) {
     return Error::of(ErrorCode::kInvalidArg,
                      "write_batch: applied offset " + std::to_string(*applied_offset) + " is negative");
@@ -301,7 +377,7 @@ Status RocksDbStore::write_batch(const std::vector<WriteOp>& ops, std::optional<
 }
 
 Status RocksDbStore::for_each(const std::function<void(std::string_view key, std::string_view value)>& fn) {
-  if (impl_->closed) return closed_error(impl_->dir);
+  if (auto s = serve(); !s) return s;
   rocksdb::ReadOptions options;
   options.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(options, impl_->data_cf()));
@@ -314,7 +390,7 @@ Status RocksDbStore::for_each(const std::function<void(std::string_view key, std
 }
 
 Result<std::size_t> RocksDbStore::size() {
-  if (impl_->closed) return closed_error(impl_->dir);
+  if (auto s = serve(); !s) return s.error();
   rocksdb::ReadOptions options;
   options.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(options, impl_->data_cf()));
@@ -328,13 +404,10 @@ Status RocksDbStore::clear() {
   if (impl_->closed) return closed_error(impl_->dir);
   // On any failure below the store ends closed (and unregistered): its state on disk is then whatever the
   // crash argument in rocksdb_store.h says, and reopening sorts it out.
-  auto fail = [this](Error e) -> Status {
-    (void)impl_->close_db();
-    impl_->closed = true;
-    unregister_dir(impl_->dir);
-    return e;
-  };
-  if (auto s = impl_->close_db(); !s) return fail(s.error());
+  auto fail = [this](Error e) -> Status { return fail_closed(std::move(e)); };
+  impl_->restore_run = 0;
+  // No flush in restoring mode: the data is about to be deleted.
+  if (auto s = impl_->close_db(/*flush=*/false); !s) return fail(s.error());
   const std::string& dir = impl_->dir;
   const std::string aside = dir + ".wiping";
   std::error_code ec;
@@ -346,7 +419,7 @@ Status RocksDbStore::clear() {
   if (ec) return fail(fs_error("remove", aside, ec));
   fs::create_directories(dir, ec);
   if (ec) return fail(fs_error("create directory", dir, ec));
-  if (auto s = impl_->open_db(); !s) return fail(s.error());
+  if (auto s = impl_->open_db(Mode::kServing); !s) return fail(s.error());
   return {};
 }
 

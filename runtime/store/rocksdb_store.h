@@ -16,8 +16,25 @@
 //
 // Tuned for bulk restore: 64 MiB write buffers (up to 4), so a restore writes few, large L0 files; bloom
 // filters for point reads.
+//
+// Two modes, each a way of opening the same database (the memtable is fixed when a database is opened):
+//  - serving (as opened): skiplist memtable, cheap to read. apply_batch writes the last record per key, in
+//  key
+//    order (the skiplist inserts ascending keys faster).
+//  - restoring: vector memtable (16 MiB buffers): an insert is an append; the vector is sorted once, when it
+//    is flushed. Reading an active vector memtable copies and sorts it, so this mode only lasts while nothing
+//    but apply_batch runs: consecutive apply_batch calls reaching `restore_threshold` records switch to it
+//    (close + reopen), and the next other operation (get, put, erase, write_batch, for_each, size) switches
+//    back first: flush both column families, close, reopen serving. close() in restoring mode flushes too.
+// The switch changes neither the durability nor the atomicity above: every write is still one WriteBatch
+// with the offset, through the WAL; a crash in either mode, or mid-switch, recovers by WAL replay (into the
+// mode the next open uses) to a batch boundary. The store keeps its registry entry across the switch; if the
+// reopen fails (e.g. another process took the LOCK in between) the store ends closed and the call is kFail.
+// The switch back costs a flush (the sort the appends deferred), so a restore is only ready for reads after
+// it; bench_store_restore times it apart ("first read").
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -30,7 +47,13 @@ class RocksDbStore final : public TableStore {
   // Opens (creating directories and the database as needed) the database in `dir`. kState if `dir` is already
   // open in this process (through any RocksDbStore), kFail naming `dir` and RocksDB's reason if it cannot be
   // opened (e.g. another process holds its LOCK, or the files are corrupt).
-  static Result<std::unique_ptr<RocksDbStore>> open(const std::string& dir);
+  //
+  // `restore_threshold`: how many records consecutive apply_batch calls (with no other operation between
+  // them) must reach before the store switches to restoring mode (see above); tests lower it.
+  static Result<std::unique_ptr<RocksDbStore>> open(const std::string& dir,
+                                                    uint64_t restore_threshold = kDefaultRestoreThreshold);
+
+  static constexpr uint64_t kDefaultRestoreThreshold = 20'000;
 
   // Removes the database in `dir` (succeeds if there is none). kState if it is open in this process.
   static Status destroy(const std::string& dir);
@@ -58,6 +81,8 @@ class RocksDbStore final : public TableStore {
 
  private:
   explicit RocksDbStore(std::unique_ptr<Impl> impl);
+  Status serve();
+  Status fail_closed(Error e);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "runtime/seam/env.h"
+#include "runtime/store/store.h"
 #include "sim/client/sim_broker_client.h"
 
 namespace mephisto::sim {
@@ -21,6 +22,10 @@ struct AppWatch {
     if (on_destroy) on_destroy();
   }
 };
+
+// A worker that must rejoin (App::should_rejoin) starts a fresh App after this pause, at most this often.
+constexpr int64_t kRejoinDelayMs = 1000;
+constexpr int kMaxRejoins = 100;
 
 [[noreturn]] void harness_bug(const std::string& message) {
   std::fprintf(stderr, "mephisto sim: AppHarness: %s\n", message.c_str());
@@ -73,38 +78,55 @@ void AppHarness::worker_main(Worker& worker, ProcessContext& context) {
   BrokerClient* broker = owned.get();
   context.keep(std::shared_ptr<BrokerClient>(std::move(owned)));
 
-  AppSettings settings =
-      worker.definition.default_settings ? worker.definition.default_settings() : AppSettings{};
-  if (worker.adjust) worker.adjust(settings);
-  settings.worker_id = worker.name;
-  auto app = std::make_shared<App>(std::move(settings));
-  context.keep(app);
-  App* raw_app = app.get();
+  // The worker's "disk": table stores kept across crashes unless the restart wipes it.
+  if (!worker.stores || context.disk().count("stores") == 0) {
+    auto made = store::make_store_factory("memory://", "");
+    if (!made.ok()) harness_bug("memory store factory: " + made.error().message);
+    worker.stores = std::shared_ptr<store::StoreFactory>(std::move(made).value());
+    context.disk()["stores"] = "memory";
+  }
   Worker* raw_worker = &worker;
-  auto watch = std::make_shared<AppWatch>();
-  watch->on_destroy = [this, raw_worker, raw_app] {
-    raw_worker->last_stats = raw_app->stats();
-    if (raw_worker->app != nullptr) note(*raw_worker, "the App is destroyed (crash)");
-    raw_worker->app = nullptr;
-  };
-  context.keep(watch);
+  std::shared_ptr<App> app;
+  Status result;
+  for (int attempt = 0;; ++attempt) {
+    AppSettings settings =
+        worker.definition.default_settings ? worker.definition.default_settings() : AppSettings{};
+    if (worker.adjust) worker.adjust(settings);
+    settings.worker_id = worker.name;
+    app = std::make_shared<App>(std::move(settings));
+    context.keep(app);
+    App* raw_app = app.get();
+    auto watch = std::make_shared<AppWatch>();
+    watch->on_destroy = [this, raw_worker, raw_app] {
+      if (raw_worker->app != raw_app) return;
+      raw_worker->last_stats = raw_app->stats();
+      note(*raw_worker, "the App is destroyed (crash)");
+      raw_worker->app = nullptr;
+    };
+    context.keep(watch);
 
-  app->set_log_sink([this, raw_worker](LogLevel level, const std::string& line) {
-    raw_worker->log.push_back(
-        fmt::format("[t={}ms] {} {}", executor_->now_ms(), log_level_name(level), line));
-  });
-  worker.returned = false;
-  worker.result.reset();
-  if (worker.definition.define) worker.definition.define(*app);
-  worker.app = raw_app;
+    app->set_log_sink([this, raw_worker](LogLevel level, const std::string& line) {
+      raw_worker->log.push_back(
+          fmt::format("[t={}ms] {} {}", executor_->now_ms(), log_level_name(level), line));
+    });
+    worker.returned = false;
+    worker.result.reset();
+    if (worker.definition.define) worker.definition.define(*app);
+    worker.app = raw_app;
 
-  Env env{&context.clock(), &context.scheduler(), &context.random(), broker};
-  Status result = app->run(env);
+    Env env{&context.clock(), &context.scheduler(), &context.random(), broker, worker.stores.get()};
+    result = app->run(env);
+    worker.last_stats = app->stats();
+    // As the CLI's worker does: a worker whose transaction was aborted or fenced starts afresh (bounded).
+    if (result.ok() || !app->should_rejoin() || attempt >= kMaxRejoins) break;
+    note(worker, "run() returned " + result.error().to_string() + "; rejoining");
+    worker.app = nullptr;
+    context.scheduler().park_until(context.clock().now_ms() + kRejoinDelayMs);
+  }
 
   worker.app = nullptr;
   worker.returned = true;
   worker.result = result;
-  worker.last_stats = app->stats();
   note(worker,
        result.ok() ? std::string("run() returned ok") : "run() returned " + result.error().to_string());
   // The process ends with run(): its clients' fibers and the App go with it.

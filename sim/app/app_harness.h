@@ -35,6 +35,7 @@
 
 #include "runtime/app/app.h"
 #include "runtime/seam/broker_client.h"
+#include "runtime/store/store.h"
 #include "sim/event_log.h"
 #include "sim/executor.h"
 #include "sim/sim_kafka.h"
@@ -135,6 +136,8 @@ class AppHarness {
     std::optional<Status> result;
     std::optional<AppStats> last_stats;
     std::vector<std::string> log;
+    // Table stores: the worker's "disk", kept across crashes, replaced when a restart wipes the disk.
+    std::shared_ptr<store::StoreFactory> stores;
   };
 
   void worker_main(Worker& worker, ProcessContext& context);

@@ -144,9 +144,9 @@ TEST(CliTest, SetBeforeTheAppNameTakesOnePair) {
 }
 
 TEST(CliTest, InvalidConfigurationExitsTwo) {
-  Outcome r = cli({"worker", "tiny", "--set", "processing_guarantee=exactly_once"});
+  Outcome r = cli({"worker", "tiny", "--set", "processing_guarantee=exactly_once", "--set", "producer_acks=1"});
   EXPECT_EQ(r.exit_code, 2) << describe(r);
-  EXPECT_THAT(r.err, HasSubstr("exactly_once arrives with tables and transactions"));
+  EXPECT_THAT(r.err, HasSubstr("producer_acks: 1 cannot be used with processing_guarantee=exactly_once"));
 
   r = cli({"worker", "tiny", "--broker", "localhost:9092"});
   EXPECT_EQ(r.exit_code, 2) << describe(r);

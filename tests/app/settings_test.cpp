@@ -53,7 +53,7 @@ TEST(AppSettingsTest, SettingNamesAreSortedAndEachIsAccepted) {
   EXPECT_THAT(names, ::testing::Contains("broker_commit_interval_ms"));
   EXPECT_THAT(names, ::testing::Contains("consumer_assignment_strategy"));
   EXPECT_THAT(names, ::testing::Contains("id"));
-  EXPECT_EQ(names.size(), 23u);
+  EXPECT_EQ(names.size(), 25u);
   // Each name takes some text: any error must be about the value, never "unknown setting".
   for (const auto& name : names) {
     AppSettings settings;
@@ -255,21 +255,31 @@ TEST(AppSettingsTest, ValidateChecksTheBrokerUrl) {
   EXPECT_THAT(error_of(validate(s)), HasSubstr("without host:port"));
 }
 
-TEST(AppSettingsTest, ValidateAcceptsOnlyMemoryStoresForNow) {
+TEST(AppSettingsTest, ValidateAcceptsMemoryAndRocksDbStores) {
   AppSettings s = valid_settings();
+  s.store = "rocksdb://";
+  EXPECT_TRUE(validate(s).ok());
   s.store = "rocksdb:///var/lib/app";
   EXPECT_THAT(error_of(validate(s)),
-              HasSubstr("rocksdb:// stores arrive with tables (not yet supported); use memory://"));
+              HasSubstr("store: 'rocksdb:///var/lib/app' is not accepted (memory:// or rocksdb://)"));
   s.store = "redis://x";
-  EXPECT_THAT(error_of(validate(s)), HasSubstr("store: 'redis://x' is not accepted (memory://)"));
+  EXPECT_THAT(error_of(validate(s)), HasSubstr("store: 'redis://x' is not accepted (memory:// or rocksdb://)"));
 }
 
-TEST(AppSettingsTest, ValidateRejectsExactlyOnceForNow) {
+TEST(AppSettingsTest, ExactlyOnceNeedsAcksAllAndCommitsEvery100MsByDefault) {
   AppSettings s = valid_settings();
   s.processing_guarantee = ProcessingGuarantee::kExactlyOnce;
-  EXPECT_THAT(
-      error_of(validate(s)),
-      HasSubstr("exactly_once arrives with tables and transactions (not yet supported); use at_least_once"));
+  EXPECT_TRUE(validate(s).ok());
+  EXPECT_EQ(effective_commit_interval_ms(s), 100);
+  s.broker_commit_interval_ms = 500;
+  EXPECT_EQ(effective_commit_interval_ms(s), 500);
+  s.producer_acks = 1;
+  EXPECT_THAT(error_of(validate(s)), HasSubstr("producer_acks: 1 cannot be used with processing_guarantee=exactly_once"));
+  s = valid_settings();
+  EXPECT_EQ(effective_commit_interval_ms(s), 2800);
+  EXPECT_EQ(effective_data_dir(s), s.id + "-data");
+  s.table_standby_replicas = 2;
+  EXPECT_THAT(error_of(validate(s)), HasSubstr("table_standby_replicas: 2 is not accepted"));
 }
 
 TEST(AppSettingsTest, ValidateRequiresHeartbeatBelowSessionTimeout) {

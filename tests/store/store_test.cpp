@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -415,6 +416,92 @@ TEST(RocksDbStore, LargeBatchSurvivesReopen) {
   EXPECT_EQ(*store->size(), 5000u);
 }
 
+// A bulk restore (restoring mode: vector memtable, several flushes) then reads, writes, a reopen, and a
+// restore closed in restoring mode (close flushes).
+TEST(RocksDbStore, BulkRestoreThenServeAndReopen) {
+  TempDir dir;
+  const std::string p = dir.str() + "/t-0";
+  std::map<std::string, std::string> model;
+  int64_t offset = 0;
+  auto restore = [&](TableStore& store, int batches) {
+    for (int b = 0; b < batches; ++b) {
+      std::vector<ChangelogRecord> batch;
+      for (int i = 0; i < 10000; ++i, ++offset) {
+        std::string key = "k" + std::to_string((offset * 7919) % 30000);
+        std::string value(100, static_cast<char>('a' + offset % 26));
+        model[key] = value;
+        batch.push_back(rec(offset, std::move(key), std::move(value)));
+      }
+      ASSERT_TRUE(store.apply_batch(batch).ok());
+    }
+  };
+  {
+    auto store = std::move(RocksDbStore::open(p)).value();
+    restore(*store, 30);  // ~40 MiB of entries: flushes in restoring mode
+    EXPECT_EQ(get_ok(*store, "k1"), model["k1"]);
+    ASSERT_TRUE(store->put("extra", "x").ok());
+    model["extra"] = "x";
+    restore(*store, 3);
+    EXPECT_EQ(store->applied_offset(), offset - 1);
+    Entries expected(model.begin(), model.end());
+    EXPECT_EQ(entries_of(*store), expected);
+    restore(*store, 3);
+  }  // closed by the destructor, in restoring mode
+  {
+    auto store = std::move(RocksDbStore::open(p)).value();
+    EXPECT_EQ(store->applied_offset(), offset - 1);
+    EXPECT_EQ(entries_of(*store), Entries(model.begin(), model.end()));
+  }
+}
+
+// A process killed (SIGKILL) in the middle of a bulk restore: the reopened store holds exactly the records up
+// to its applied offset, and at least every batch whose apply_batch returned. The child writes in restoring
+// mode and reports each applied offset on a pipe; the parent kills it after a few batches.
+TEST(RocksDbStore, KilledDuringBulkRestoreReopensConsistent) {
+  TempDir dir;
+  const std::string p = dir.str() + "/t-0";
+  auto record = [](int64_t offset) {
+    return rec(offset, "k" + std::to_string((offset * 7919) % 20000),
+               std::string(100, static_cast<char>('a' + offset % 26)));
+  };
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    auto store = RocksDbStore::open(p, 1);
+    if (!store.ok()) ::_exit(2);
+    for (int64_t offset = 0;;) {
+      std::vector<ChangelogRecord> batch;
+      for (int i = 0; i < 5000; ++i) batch.push_back(record(offset++));
+      if (!(*store)->apply_batch(batch).ok()) ::_exit(3);
+      const int64_t done = offset - 1;
+      if (::write(fds[1], &done, sizeof done) != sizeof done) ::_exit(4);
+    }
+  }
+  ::close(fds[1]);
+  int64_t acknowledged = -1;
+  for (int i = 0; i < 40; ++i) ASSERT_EQ(::read(fds[0], &acknowledged, sizeof acknowledged), 8);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(fds[0]);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  auto store = RocksDbStore::open(p);
+  ASSERT_TRUE(store.ok()) << store.error();  // no stale lock
+  const auto applied = (*store)->applied_offset();
+  ASSERT_TRUE(applied.has_value());
+  EXPECT_GE(*applied, acknowledged);
+  EXPECT_EQ((*applied + 1) % 5000, 0) << "a batch boundary";
+  std::map<std::string, std::string> model;
+  for (int64_t o = 0; o <= *applied; ++o) {
+    auto r = record(o);
+    model[r.key] = *r.value;
+  }
+  EXPECT_EQ(entries_of(**store), Entries(model.begin(), model.end()));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Property: RocksDbStore behaves as MemoryStore (the model) under random operation sequences, reopens
 // included.
@@ -433,10 +520,17 @@ std::optional<std::string> gen_value() {
   return *rc::gen::container<std::string>(*rc::gen::inRange<size_t>(0, 20), rc::gen::arbitrary<char>());
 }
 
-RC_GTEST_PROP(StoreProperty, RocksDbMatchesMemoryModel, ()) {
+// `restore_threshold` as RocksDbStore::open takes it: the default (small batches stay in serving mode) or 1
+// (every apply_batch switches to restoring mode, and the next other operation back).
+void check_against_model(uint64_t restore_threshold) {
   TempDir dir;
-  auto factory = std::move(make_store_factory("rocksdb://", dir.str())).value();
-  auto rocks = std::move(factory->open("t", 0)).value();
+  const std::string path = dir.str() + "/t-0";
+  auto open = [&]() -> std::unique_ptr<TableStore> {
+    auto s = RocksDbStore::open(path, restore_threshold);
+    RC_ASSERT(s.ok());
+    return std::move(s).value();
+  };
+  auto rocks = open();
   MemoryStore model;
   const int steps = *rc::gen::inRange(1, 60);
   for (int step = 0; step < steps; ++step) {
@@ -487,9 +581,7 @@ RC_GTEST_PROP(StoreProperty, RocksDbMatchesMemoryModel, ()) {
       case 6: {
         RC_ASSERT(rocks->close().ok());
         rocks.reset();
-        auto again = factory->open("t", 0);
-        RC_ASSERT(again.ok());
-        rocks = std::move(again).value();
+        rocks = open();
         break;
       }
       default: {
@@ -505,6 +597,14 @@ RC_GTEST_PROP(StoreProperty, RocksDbMatchesMemoryModel, ()) {
   }
   RC_ASSERT(entries_of(*rocks) == entries_of(model));
   RC_ASSERT(*rocks->size() == *model.size());
+}
+
+RC_GTEST_PROP(StoreProperty, RocksDbMatchesMemoryModel, ()) {
+  check_against_model(RocksDbStore::kDefaultRestoreThreshold);
+}
+
+RC_GTEST_PROP(StoreProperty, RocksDbInRestoringModeMatchesMemoryModel, ()) {
+  check_against_model(1);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // Benchmark (not a test): the restore rate of the table stores — changelog records applied per second, as a
 // restore does it: apply_batch() over batches read from the changelog, each batch one atomic write of its
 // records plus the applied offset. Records: keys drawn (seeded) from a space of 100,000, 100-byte values,
-// offsets 0..N-1. Only the apply_batch calls are timed (generating the batches is not); the RocksDB figure
-// also shows close time. Goal: >= 500,000 records/s into RocksDB on one core.
+// offsets 0..N-1. Only the apply_batch calls are timed (generating the batches is not). Also timed and shown
+// apart: the first read after the restore (a get(); for RocksDB it ends the restore: the store flushes its
+// restore memtable and reopens for serving, see runtime/store/rocksdb_store.h) and close. Goal: >= 500,000
+// records/s into RocksDB on one core.
 //
 //   build/bin/bench_store_restore [--records N] [--batch N] [--keys N] [--dir DIR]
 #include <CLI/CLI.hpp>
@@ -25,6 +27,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Figures {
   double apply_s = 0;
+  double first_read_s = 0;
   double close_s = 0;
   size_t final_size = 0;
 };
@@ -56,6 +59,12 @@ bool run(StoreFactory& factory, int64_t records, int64_t batch_size, int64_t key
       return false;
     }
   }
+  const auto read_start = Clock::now();
+  if (auto r = store->get("key-0"); !r) {
+    std::fprintf(stderr, "get: %s\n", r.error().to_string().c_str());
+    return false;
+  }
+  out.first_read_s = std::chrono::duration<double>(Clock::now() - read_start).count();
   auto size = store->size();
   out.final_size = size ? *size : 0;
   const auto start = Clock::now();
@@ -70,9 +79,12 @@ bool run(StoreFactory& factory, int64_t records, int64_t batch_size, int64_t key
 
 void print(const char* name, int64_t records, const Figures& f) {
   std::printf(
-      "%-8s  %10.0f records/s   (%lld records in %.3f s; %zu distinct keys at the end; close %.3f s)\n", name,
-      static_cast<double>(records) / f.apply_s, static_cast<long long>(records), f.apply_s, f.final_size,
-      f.close_s);
+      "%-8s  %10.0f records/s   (%lld records in %.3f s; %zu distinct keys at the end; first read %.3f s; "
+      "close %.3f s)\n",
+      name, static_cast<double>(records) / f.apply_s, static_cast<long long>(records), f.apply_s,
+      f.final_size, f.first_read_s, f.close_s);
+  std::printf("          %10.0f records/s   including the first read\n",
+              static_cast<double>(records) / (f.apply_s + f.first_read_s));
 }
 
 }  // namespace

@@ -1,0 +1,103 @@
+// Engine, exactly-once commits (processing_guarantee=exactly_once, EOS v2): commit points, transactions, and
+// the abort that makes the worker rejoin. At-least-once commits are in engine_consume.cpp.
+#include <fmt/format.h>
+
+#include "runtime/app/engine.h"
+#include "runtime/app/engine_internal.h"
+#include "runtime/app/tables.h"
+
+namespace mephisto {
+
+Status Engine::begin_transaction() {
+  if (Status begun = producer_->begin_transaction(); !begun.ok()) {
+    rejoin_ = true;
+    return Error::of(begun.code(), "begin_transaction: " + begun.error().message);
+  }
+  transaction_open_ = true;
+  transaction_sends_ = 0;
+  return {};
+}
+
+void Engine::wait_for_transaction_gate() {
+  while (transaction_gate_ && !failed_) {
+    gate_waiters_.push_back(env_.scheduler->current());
+    env_.scheduler->park_until(INT64_MAX);
+  }
+}
+
+Status Engine::reach_commit_point() {
+  // The commit point: no event half-processed. The poll fiber stops dispatching (barrier_), and every event
+  // already dispatched finishes, its sends delivered. Offsets committed with the transaction then cover
+  // exactly the inputs whose every effect is in it.
+  barrier_ = true;
+  Scheduler& scheduler = *env_.scheduler;
+  const int64_t deadline_ms = env_.clock->now_ms() + kCommitPointTimeoutMs;
+  while (events_alive_ > 0 && !failed_) {
+    if (env_.clock->now_ms() >= deadline_ms) {
+      return Error::of(ErrorCode::kTimedOut,
+                       fmt::format("{} event(s) still in processing after {} ms: no commit point (under "
+                                   "exactly_once an agent must finish each event, and ack held events, "
+                                   "within that time)",
+                                   events_alive_, kCommitPointTimeoutMs));
+    }
+    commit_point_waiter_ = scheduler.current();
+    scheduler.park_until(deadline_ms);
+    commit_point_waiter_ = kNoFiber;
+  }
+  return {};
+}
+
+Status Engine::commit_transaction(bool begin_next) {
+  if (failed_ || !transaction_open_) return {};
+  lock_commits();
+  Status result = reach_commit_point();
+  std::map<TopicPartition, int64_t> offsets;
+  const bool work = result.ok() && !failed_;
+  if (work) offsets = tracker_.committable();
+  if (work && (transaction_sends_ > 0 || !offsets.empty())) {
+    transaction_gate_ = true;
+    if (!offsets.empty()) {
+      result = producer_->send_offsets_to_transaction(offsets, consumer_->group_metadata(), kCommitTimeoutMs);
+    }
+    if (result.ok()) result = producer_->commit_transaction(kCommitTimeoutMs);
+    if (result.ok()) {
+      transaction_open_ = false;
+      tracker_.mark_committed(offsets);
+      ++stats_.commits;
+      ++stats_.transactions_committed;
+      // Only now may table state include this transaction's writes.
+      tables_->on_committed(true);
+      if (begin_next && !failed_) result = begin_transaction();
+    }
+    transaction_gate_ = false;
+    while (!gate_waiters_.empty()) {
+      env_.scheduler->wake(gate_waiters_.front());
+      gate_waiters_.pop_front();
+    }
+  }
+  if (result.ok()) policy_.on_committed(env_.clock->now_ms());
+  barrier_ = false;
+  unlock_commits();
+  if (!result.ok() && !failed_) {
+    ++stats_.commit_failures;
+    abort_and_rejoin(result.error());
+  }
+  return result;
+}
+
+void Engine::abort_and_rejoin(const Error& error) {
+  if (failed_) return;
+  rejoin_ = true;
+  ++stats_.transactions_aborted;
+  tables_->discard_uncommitted();
+  if (transaction_open_ && error.code != ErrorCode::kProducerFenced && !error.fatal) {
+    if (Status aborted = producer_->abort_transaction(kCommitTimeoutMs); !aborted.ok()) {
+      log_.warn("abort_transaction: {}", aborted.error().message);
+    }
+  }
+  transaction_open_ = false;
+  fail(Error::of(error.code, "transaction aborted (" + error.message +
+                                 "); the worker stops and rejoins from the last commit"));
+}
+
+}  // namespace mephisto

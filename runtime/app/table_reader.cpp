@@ -1,0 +1,146 @@
+// Tables, the changelog reader: one fiber and one consumer (assign(), no group, read_committed) per worker
+// that restores assigned table partitions and tails standby and global ones, in large batches applied to the
+// stores atomically with their offsets (TableStore::apply_batch).
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "runtime/app/engine_internal.h"
+#include "runtime/app/tables.h"
+
+namespace mephisto::app_internal {
+
+void Tables::reader_loop() {
+  Scheduler& scheduler = *engine_.env_.scheduler;
+  while (!stopping_) {
+    if (reader_dirty_) {
+      reader_dirty_ = false;
+      if (Status synced = sync_reader_assignment(); !synced.ok()) {
+        engine_.log_.warn("changelog reader: {} (retrying)", synced.error().message);
+        reader_dirty_ = true;
+        scheduler.park_until(engine_.env_.clock->now_ms() + kPollTimeoutMs);
+        continue;
+      }
+    }
+    if (reading_.empty()) {
+      scheduler.park_until(INT64_MAX);  // woken by set_role() and stop()
+      continue;
+    }
+    check_restored();
+    if (stopping_ || reader_dirty_) continue;
+    auto polled = reader_->poll(kPollTimeoutMs);
+    if (!polled.ok()) {
+      engine_.log_.warn("changelog reader: poll: {}", polled.error().message);
+      scheduler.park_until(engine_.env_.clock->now_ms() + kPollTimeoutMs);
+      continue;
+    }
+    if (!polled->empty()) apply(std::move(polled).value());
+    check_restored();
+    log_progress();
+  }
+}
+
+Status Tables::sync_reader_assignment() {
+  std::set<TopicPartition> wanted;
+  for (const auto& [id, part] : partitions_) {
+    if (follows(part)) wanted.insert(changelog_tp(part));
+  }
+  if (wanted != reading_) {
+    if (Status assigned = reader_->assign({wanted.begin(), wanted.end()}); !assigned.ok()) {
+      return Error::of(assigned.code(), "assign: " + assigned.error().message);
+    }
+    reading_ = wanted;
+  }
+  // Every followed partition resumes exactly after what its store holds (roles may have changed the store).
+  for (const auto& [id, part] : partitions_) {
+    if (!follows(part)) continue;
+    if (Status sought = reader_->seek(changelog_tp(part), part.next_offset); !sought.ok()) {
+      return Error::of(sought.code(), fmt::format("seek {}[{}] to {}: {}", part.table->changelog,
+                                                  part.partition, part.next_offset, sought.error().message));
+    }
+  }
+  return {};
+}
+
+void Tables::apply(std::vector<ConsumerRecord> records) {
+  // Records come ordered per partition; apply each partition's run as one batch.
+  size_t begin = 0;
+  while (begin < records.size()) {
+    size_t end = begin;
+    while (end < records.size() && records[end].topic == records[begin].topic &&
+           records[end].partition == records[begin].partition) {
+      ++end;
+    }
+    const ConsumerRecord& first = records[begin];
+    Partition* part = nullptr;
+    for (auto& table : tables_) {
+      if (table->changelog == first.topic) part = find(*table, first.partition);
+    }
+    if (part != nullptr && follows(*part)) {
+      std::vector<store::ChangelogRecord> batch;
+      batch.reserve(end - begin);
+      for (size_t i = begin; i < end; ++i) {
+        ConsumerRecord& record = records[i];
+        // A re-seek may hand back records the store already holds: never apply one twice.
+        if (record.offset < part->next_offset) continue;
+        batch.push_back(
+            {record.offset, std::move(record.key).value_or(std::string()), std::move(record.value)});
+      }
+      if (!batch.empty()) {
+        if (Status applied = part->store->apply_batch(batch); !applied.ok()) {
+          engine_.fail(Error::of(applied.code(),
+                                 fmt::format("table '{}' partition {}: restore failed: {}", part->table->name,
+                                             part->partition, applied.error().message)));
+          stopping_ = true;
+          return;
+        }
+        part->next_offset = batch.back().offset + 1;
+        part->restore_records += static_cast<int64_t>(batch.size());
+        records_restored_ += static_cast<int64_t>(batch.size());
+        engine_.stats_.table_records_restored += static_cast<int64_t>(batch.size());
+      }
+    }
+    begin = end;
+  }
+}
+
+void Tables::check_restored() {
+  for (auto& [id, part] : partitions_) {
+    if (part.role != Role::kRestoring) continue;
+    const TopicPartition tp = changelog_tp(part);
+    if (part.restore_end < 0) {
+      auto marks = reader_->watermarks(tp, kAdminTimeoutMs);
+      if (!marks.ok()) {
+        engine_.log_.warn("table '{}' partition {}: end offset: {} (retrying)", part.table->name,
+                          part.partition, marks.error().message);
+        continue;
+      }
+      part.restore_end = marks->second;
+    }
+    // The position passes transaction markers the reader never sees as records.
+    int64_t position = part.next_offset;
+    if (auto at = reader_->position(tp); at.ok()) position = std::max(position, *at);
+    if (position < part.restore_end) continue;
+    part.role = Role::kActive;
+    const int64_t took_ms = engine_.env_.clock->now_ms() - part.restore_started_ms;
+    ++engine_.stats_.table_restores;
+    engine_.stats_.table_last_restore_ms = took_ms;
+    engine_.log_.info("table '{}' partition {}: restored {} record(s) in {} ms, active", part.table->name,
+                      part.partition, part.restore_records, took_ms);
+    reader_dirty_ = true;  // no longer followed; the poll fiber resumes the source partition at its next poll
+  }
+}
+
+void Tables::log_progress() {
+  const int64_t now_ms = engine_.env_.clock->now_ms();
+  if (now_ms - last_progress_log_ms_ < kRestoreProgressLogMs) return;
+  last_progress_log_ms_ = now_ms;
+  for (const auto& [id, part] : partitions_) {
+    if (part.role != Role::kRestoring || part.restore_end < 0) continue;
+    engine_.log_.info("table '{}' partition {}: restoring, {} record(s) restored, about {} remaining",
+                      part.table->name, part.partition, part.restore_records,
+                      std::max<int64_t>(0, part.restore_end - part.next_offset));
+  }
+}
+
+}  // namespace mephisto::app_internal
