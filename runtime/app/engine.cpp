@@ -266,17 +266,20 @@ void Engine::shutdown() {
     const Status committed = exactly_once() ? commit_transaction(false) : commit_now(nullptr);
     if (!committed.ok()) log_.warn("final commit failed: {}", committed.error().message);
   }
-  if (exactly_once() && transaction_open_ && producer_) {
-    // A failed worker's open transaction: abort it now rather than let it hold back read_committed readers
-    // until the transaction timeout (a fenced producer cannot; the broker already aborted it).
-    (void)producer_->abort_transaction(kCommitTimeoutMs);
-    transaction_open_ = false;
-  }
-  tables_->stop();
   if (consumer_) {
+    // Closing leaves the group: a last revoke may run (and, under exactly_once, commit) in here.
     if (Status closed = consumer_->close(); !closed.ok())
       log_.warn("consumer close: {}", closed.error().message);
   }
+  if (exactly_once() && transaction_open_ && producer_) {
+    // A transaction still open (a failed worker's, or one begun by the last revoke): abort it now rather than
+    // let it hold back read_committed readers until the transaction timeout.
+    if (Status aborted = producer_->abort_transaction(kCommitTimeoutMs); !aborted.ok()) {
+      log_.warn("abort_transaction at stop: {}", aborted.error().message);
+    }
+    transaction_open_ = false;
+  }
+  tables_->stop();
   if (producer_ && !failed_) {
     if (Status flushed = producer_->flush(settings_.stop_timeout_ms); !flushed.ok()) {
       log_.warn("producer flush at stop: {}", flushed.error().message);

@@ -66,7 +66,7 @@ Status Engine::commit_transaction(bool begin_next) {
       ++stats_.commits;
       ++stats_.transactions_committed;
       // Only now may table state include this transaction's writes.
-      tables_->on_committed(true);
+      tables_->on_committed();
       if (begin_next && !failed_) result = begin_transaction();
     }
     transaction_gate_ = false;

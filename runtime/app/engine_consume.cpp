@@ -328,7 +328,7 @@ Status Engine::commit_now(const std::set<TopicPartition>* only) {
     if (result.ok()) {
       tracker_.mark_committed(offsets);
       ++stats_.commits;
-      tables_->on_committed(false);
+      tables_->on_committed();
     } else {
       ++stats_.commit_failures;
     }

@@ -45,19 +45,38 @@ Status Tables::sync_reader_assignment() {
   for (const auto& [id, part] : partitions_) {
     if (follows(part)) wanted.insert(changelog_tp(part));
   }
-  if (wanted != reading_) {
-    if (Status assigned = reader_->assign({wanted.begin(), wanted.end()}); !assigned.ok()) {
-      return Error::of(assigned.code(), "assign: " + assigned.error().message);
+  const bool grows = !std::includes(reading_.begin(), reading_.end(), wanted.begin(), wanted.end());
+  bool restoring = false;
+  for (const auto& [id, part] : partitions_) restoring = restoring || part.role == Role::kRestoring;
+  // Re-assigning restarts every fetch (and librdkafka needs a moment before a new partition can be sought),
+  // so a partition that is no longer followed stays assigned — its records are ignored — until nothing is
+  // restoring; new partitions to follow are assigned at once.
+  if (!grows && (restoring || wanted == reading_)) {
+    // Partitions followed again (their fetch went on while ignored) resume after what their store holds.
+    for (auto& [id, part] : partitions_) {
+      if (!part.seek_needed || !follows(part)) continue;
+      if (Status sought = reader_->seek(changelog_tp(part), part.next_offset); !sought.ok()) {
+        return Error::of(sought.code(),
+                         fmt::format("seek {}[{}] to {}: {}", part.table->changelog, part.partition,
+                                     part.next_offset, sought.error().message));
+      }
+      part.seek_needed = false;
     }
-    reading_ = wanted;
+    return {};
   }
-  // Every followed partition resumes exactly after what its store holds (roles may have changed the store).
-  for (const auto& [id, part] : partitions_) {
+  if (Status assigned = reader_->assign({wanted.begin(), wanted.end()}); !assigned.ok()) {
+    return Error::of(assigned.code(), "assign: " + assigned.error().message);
+  }
+  reading_ = wanted;
+  // A (re-)assignment restarts every fetch: each followed partition resumes exactly after what its store
+  // holds.
+  for (auto& [id, part] : partitions_) {
     if (!follows(part)) continue;
     if (Status sought = reader_->seek(changelog_tp(part), part.next_offset); !sought.ok()) {
       return Error::of(sought.code(), fmt::format("seek {}[{}] to {}: {}", part.table->changelog,
                                                   part.partition, part.next_offset, sought.error().message));
     }
+    part.seek_needed = false;
   }
   return {};
 }
@@ -109,13 +128,8 @@ void Tables::check_restored() {
     if (part.role != Role::kRestoring) continue;
     const TopicPartition tp = changelog_tp(part);
     if (part.restore_end < 0) {
-      auto marks = reader_->watermarks(tp, kAdminTimeoutMs);
-      if (!marks.ok()) {
-        engine_.log_.warn("table '{}' partition {}: end offset: {} (retrying)", part.table->name,
-                          part.partition, marks.error().message);
-        continue;
-      }
-      part.restore_end = marks->second;
+      if (!part.end_query_pending) query_restore_end(part);
+      continue;
     }
     // The position passes transaction markers the reader never sees as records.
     int64_t position = part.next_offset;
@@ -129,6 +143,25 @@ void Tables::check_restored() {
                       part.partition, part.restore_records, took_ms);
     reader_dirty_ = true;  // no longer followed; the poll fiber resumes the source partition at its next poll
   }
+}
+
+void Tables::query_restore_end(Partition& part) {
+  part.end_query_pending = true;
+  ++end_queries_running_;
+  Partition* target = &part;
+  const uint64_t epoch = part.epoch;
+  engine_.env_.scheduler->spawn("changelog-end", [this, target, epoch] {
+    auto marks = reader_->watermarks(changelog_tp(*target), kAdminTimeoutMs);
+    target->end_query_pending = false;
+    --end_queries_running_;
+    if (!marks.ok()) {
+      engine_.log_.warn("table '{}' partition {}: end offset: {} (retrying)", target->table->name,
+                        target->partition, marks.error().message);
+    } else if (target->role == Role::kRestoring && target->epoch == epoch) {
+      target->restore_end = marks->second;
+    }
+    if (reader_fiber_ != kNoFiber && !reader_done_) engine_.env_.scheduler->wake(reader_fiber_);
+  });
 }
 
 void Tables::log_progress() {

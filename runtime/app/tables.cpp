@@ -128,11 +128,11 @@ void Tables::close(Partition& part) {
 }
 
 void Tables::set_role(Partition& part, Role role) {
+  // Late delivery reports and end-offset answers of the previous role are ignored.
+  ++part.epoch;
   if (part.role == Role::kActive && role != Role::kActive) {
-    ++part.epoch;
+    part.writes.clear();
     part.dirty.clear();
-    part.written_offset.reset();
-    part.in_flight = 0;
   }
   if (role == Role::kRestoring) {
     part.restore_end = -1;
@@ -145,6 +145,7 @@ void Tables::set_role(Partition& part, Role role) {
     part.next_offset = applied.has_value() ? *applied + 1 : 0;
   }
   part.role = role;
+  part.seek_needed = follows(part);
   reader_dirty_ = true;
   if (reader_fiber_ != kNoFiber) engine_.env_.scheduler->wake(reader_fiber_);
 }
@@ -170,8 +171,10 @@ void Tables::stop() {
       stop_waiter_ = kNoFiber;
     }
   }
+  while (end_queries_running_ > 0) scheduler.park_until(engine_.env_.clock->now_ms() + kPollTimeoutMs);
   if (reader_) (void)reader_->close();
   for (auto& [key, part] : partitions_) close(part);
+  started_ = false;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -205,7 +208,8 @@ void Tables::on_revoked(const std::vector<TopicPartition>& source_partitions, bo
         continue;
       Partition* part = find(*table, tp.partition);
       if (part == nullptr || part->role == Role::kNone || part->role == Role::kStandby) continue;
-      if (part->role == Role::kActive && committed_all && !part->dirty.empty() && part->in_flight == 0) {
+      // What is delivered is in the changelog either way; flushing it here only saves the next restore work.
+      if (part->role == Role::kActive && committed_all && !part->writes.empty()) {
         if (Status flushed = flush(*part); !flushed.ok()) engine_.fail(flushed.error());
       }
       set_role(*part, standby ? Role::kStandby : Role::kNone);
@@ -248,7 +252,7 @@ Result<std::optional<std::string>> Tables::get(const TableDecl& table, std::stri
   }
   const auto read = [&](Partition& part) -> Result<std::optional<std::string>> {
     auto dirty = part.dirty.find(std::string(key));
-    if (dirty != part.dirty.end()) return dirty->second;
+    if (dirty != part.dirty.end()) return dirty->second.second;
     return part.store->get(key);
   };
   const std::vector<EventCore*>& current = engine_.current();
@@ -300,12 +304,14 @@ Status Tables::put(const TableDecl& table, std::string key, std::optional<std::s
   record.value = value;
   DeliveryCallback on_delivery;
   if (table.kind != TableKind::kGlobal) {
-    part->dirty[std::move(key)] = std::move(value);
-    ++part->in_flight;
-    on_delivery = [part, epoch = part->epoch](const Result<RecordMetadata>& result) {
-      if (part->epoch != epoch) return;
-      --part->in_flight;
-      if (result.ok()) part->written_offset = std::max(part->written_offset.value_or(-1), result->offset);
+    const uint64_t seq = part->next_seq++;
+    part->dirty[key] = {seq, value};
+    part->writes.push_back({seq, std::move(key), std::move(value), -1});
+    on_delivery = [part, epoch = part->epoch, seq](const Result<RecordMetadata>& result) {
+      // A failed delivery stops the worker; the write then never reaches the store.
+      if (part->epoch != epoch || !result.ok() || part->writes.empty()) return;
+      const uint64_t index = seq - part->writes.front().seq;
+      if (index < part->writes.size()) part->writes[index].offset = result->offset;
     };
   }
   return engine_.send_holding(std::move(record), current, std::move(on_delivery));
@@ -316,25 +322,33 @@ Status Tables::put(const TableDecl& table, std::string key, std::optional<std::s
 
 Status Tables::flush(Partition& part) {
   std::vector<store::WriteOp> ops;
-  ops.reserve(part.dirty.size());
-  for (auto& [key, value] : part.dirty) ops.emplace_back(key, value);
-  Status written = part.store->write_batch(ops, part.written_offset);
+  std::optional<int64_t> offset;
+  size_t delivered = 0;
+  for (const Partition::Write& write : part.writes) {
+    if (write.offset < 0) break;  // later writes wait for this one: the store's offset covers a prefix
+    ops.emplace_back(write.key, write.value);
+    offset = write.offset;
+    ++delivered;
+  }
+  if (delivered == 0) return {};
+  Status written = part.store->write_batch(ops, offset);
   if (!written.ok()) {
     return Error::of(written.code(), fmt::format("table '{}' partition {}: store write failed: {}",
                                                  part.table->name, part.partition, written.error().message));
   }
-  part.dirty.clear();
-  part.next_offset = part.written_offset.value_or(part.next_offset - 1) + 1;
+  for (size_t i = 0; i < delivered; ++i) {
+    const Partition::Write& write = part.writes.front();
+    auto latest = part.dirty.find(write.key);
+    if (latest != part.dirty.end() && latest->second.first == write.seq) part.dirty.erase(latest);
+    part.writes.pop_front();
+  }
+  part.next_offset = *offset + 1;
   return {};
 }
 
-void Tables::on_committed(bool eos) {
+void Tables::on_committed() {
   for (auto& [id, part] : partitions_) {
-    if (part.role != Role::kActive || part.dirty.empty()) continue;
-    // At least once: a record still awaiting delivery may yet fail (the worker then stops without
-    // committing), so its partition's overlay waits for the next commit.
-    if (!eos && part.in_flight > 0) continue;
-    assert(part.in_flight == 0 && "a committed transaction has every changelog record delivered");
+    if (part.role != Role::kActive || part.writes.empty()) continue;
     if (Status flushed = flush(part); !flushed.ok()) {
       engine_.fail(flushed.error());
       return;
@@ -344,9 +358,8 @@ void Tables::on_committed(bool eos) {
 
 void Tables::discard_uncommitted() {
   for (auto& [id, part] : partitions_) {
+    part.writes.clear();
     part.dirty.clear();
-    part.written_offset.reset();
-    part.in_flight = 0;
     ++part.epoch;
   }
 }

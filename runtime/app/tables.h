@@ -5,10 +5,10 @@
 // source topic. A worker holds each table partition in one of these roles:
 //
 //   active     the source partition of the same number is assigned here: agents read and write it. Writes go
-//              to a per-partition overlay (`dirty`) and to the changelog; the overlay reaches the store only
-//              once the writes are committed (exactly_once: the transaction committed; at_least_once: their
-//              changelog records are delivered and the input offsets committed), in one write batch together
-//              with the changelog offset. So the store never holds an effect of an aborted transaction.
+//              to a per-partition overlay and to the changelog; a write reaches the store only once committed
+//              (exactly_once: its transaction committed; at_least_once: its changelog record delivered, at
+//              the next offset commit), in one write batch together with its changelog offset. So the store
+//              never holds an effect of an aborted transaction, and its offset never runs ahead of it.
 //   restoring  just assigned: its source partition stays paused while the reader applies the changelog from
 //              the store's applied offset to the end offset taken when restoring began; then it is active.
 //   standby    not assigned here, tailed by the reader (AppSettings::table_standby_replicas = 1): a failover
@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -85,10 +86,10 @@ class Tables {
   Result<std::optional<std::string>> get(const TableDecl& table, std::string_view key);
   Status put(const TableDecl& table, std::string key, std::optional<std::string> value);
 
-  // Commits. `eos`: the transaction holding every write committed, so all overlays are flushed; else (at
-  // least once) only partitions with no changelog record awaiting delivery are. A failed store write stops
-  // the worker (Engine::fail).
-  void on_committed(bool eos);
+  // Commits: every write whose changelog record is delivered goes into its store (under exactly_once, at a
+  // commit point, that is every write of the committed transaction). A failed store write stops the worker
+  // (Engine::fail).
+  void on_committed();
   // Exactly-once abort: every overlay is dropped, so state is the last committed one again.
   void discard_uncommitted();
 
@@ -102,16 +103,27 @@ class Tables {
     int32_t partition = 0;
     std::unique_ptr<store::TableStore> store;
     Role role = Role::kNone;
-    // Writes not yet committed (key -> value, nullopt: delete); reads see them first.
-    std::map<std::string, std::optional<std::string>> dirty;
-    std::optional<int64_t> written_offset;  // highest delivered changelog offset among `dirty`'s records
-    int64_t in_flight = 0;                  // changelog records sent, not yet delivered
-    uint64_t epoch = 1;                     // bumped when it stops being active: late deliveries are ignored
+    // Writes not yet in the store, in the order they were sent to the changelog (so in changelog order: one
+    // idempotent producer per worker delivers a partition's records in order). `offset` is -1 until the
+    // write's delivery report. A flush moves the delivered prefix into the store with the last offset.
+    struct Write {
+      uint64_t seq = 0;
+      std::string key;
+      std::optional<std::string> value;  // nullopt: delete
+      int64_t offset = -1;
+    };
+    std::deque<Write> writes;
+    uint64_t next_seq = 0;
+    // The latest pending write per key (its seq and value): what reads see before the store.
+    std::map<std::string, std::pair<uint64_t, std::optional<std::string>>> dirty;
+    uint64_t epoch = 1;  // bumped when it stops being active: late deliveries are ignored
     // Reader state.
     int64_t restore_end = -1;  // restoring: the end offset to reach (-1: not read yet)
     int64_t restore_started_ms = 0;
     int64_t restore_records = 0;
-    int64_t next_offset = 0;  // the next changelog offset the reader expects
+    int64_t next_offset = 0;         // the next changelog offset the reader expects
+    bool seek_needed = false;        // (again) followed: the reader must seek it to next_offset
+    bool end_query_pending = false;  // a fiber is asking the changelog's end offset
   };
   using Key = std::pair<const TableDecl*, int32_t>;
 
@@ -128,6 +140,9 @@ class Tables {
   Status sync_reader_assignment();
   void apply(std::vector<ConsumerRecord> records);
   void check_restored();
+  // Asks the changelog partition's end offset on a fiber of its own (each query is a broker round trip; a
+  // rebalance that assigns many partitions asks for all at once).
+  void query_restore_end(Partition& part);
   void log_progress();
 
   Engine& engine_;
@@ -144,6 +159,7 @@ class Tables {
   FiberId reader_fiber_ = kNoFiber;
   FiberId stop_waiter_ = kNoFiber;
   int64_t records_restored_ = 0;
+  int32_t end_queries_running_ = 0;
   int64_t last_progress_log_ms_ = 0;
 };
 

@@ -65,7 +65,10 @@ Properties typed_properties(const ConsumerConfig& config, const std::string& gro
       {"max.poll.interval.ms", std::to_string(config.max_poll_interval_ms)},
       {"enable.auto.commit", config.enable_auto_commit ? "true" : "false"},
       {"auto.commit.interval.ms", std::to_string(config.auto_commit_interval_ms)},
-      {"enable.partition.eof", "false"},
+      // End-of-partition events carry the fetch position, which is past transaction markers: the only way
+      // position() can pass a trailing commit marker (librdkafka 2.0.2 moves its own position only on records;
+      // librdkafka#2539). A table restore waits for exactly that (runtime/app/table_reader.cpp).
+      {"enable.partition.eof", "true"},
       {"allow.auto.create.topics", "false"},
       // librdkafka 2.0.2's fetcher idles about a second whenever the consumer queue (shared by all
       // partitions) passes queued.min.messages (default 100,000); bench_kafka_binding lost ~2/3 of consume
@@ -247,6 +250,10 @@ class KafkaConsumer final : public Consumer {
         MessagePtr message(taken_[i]);
         if (!message->err) {
           batch.push_back(to_record(*message, topic_names_));
+          continue;
+        }
+        if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && message->rkt != nullptr) {
+          note_end_of_partition(*message);
           continue;
         }
         if (std::optional<Error> error = consumer_error(*message)) {
@@ -517,6 +524,20 @@ class KafkaConsumer final : public Consumer {
   void forget_sought_positions(const std::vector<ConsumerRecord>& batch) {
     if (positions_.empty()) return;
     for (const ConsumerRecord& record : batch) positions_.erase({record.topic, record.partition});
+  }
+
+  // The fetcher reached the end of a partition at message.offset (librdkafka drops end events of fetches
+  // older than the last seek, so this is the current fetch's). Never moves a sought position backwards.
+  void note_end_of_partition(const rd_kafka_message_t& message) {
+    const TopicPartition tp{rd_kafka_topic_name(message.rkt), message.partition};
+    auto pinned = positions_.find(tp);
+    if (pinned != positions_.end() && message.offset < pinned->second) return;
+    PartitionListPtr consumed = to_list({tp});
+    if (pinned == positions_.end() && rd_kafka_position(rk_.get(), consumed.get()) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        consumed->elems[0].offset > message.offset) {
+      return;
+    }
+    positions_[tp] = message.offset;
   }
 
   void forget_positions_except(const std::vector<TopicPartition>& keep) {

@@ -1,6 +1,6 @@
 // Benchmark (not a test): simulated produce -> consume throughput on one core.
-// 3 brokers, one topic of 12 partitions (RF 3, acks=all, idempotent producer), one consumer group of 3 members.
-// Prints simulated records per wall-second and the ratio of virtual to wall time.
+// 3 brokers, one topic of 12 partitions (RF 3, acks=all, idempotent producer), one consumer group of 3
+// members. Prints simulated records per wall-second and the ratio of virtual to wall time.
 //
 //   build/bin/bench_sim_throughput [--records N] [--seed S]
 #include <CLI/CLI.hpp>
@@ -49,7 +49,9 @@ int main(int argc, char** argv) {
                                 if (r.ok()) {
                                   ++acked;
                                 } else {
-                                  if (failed++ == 0) std::fprintf(stderr, "first delivery failure: %s\n", r.error().to_string().c_str());
+                                  if (failed++ == 0)
+                                    std::fprintf(stderr, "first delivery failure: %s\n",
+                                                 r.error().to_string().c_str());
                                 }
                               });
       if (st.ok()) {
@@ -93,13 +95,16 @@ int main(int argc, char** argv) {
 
   std::printf("records produced (acked)   %lld (failed %lld)\n", static_cast<long long>(acked),
               static_cast<long long>(failed));
-  std::printf("records consumed           %lld%s\n", static_cast<long long>(consumed), done ? "" : " (INCOMPLETE)");
+  std::printf("records consumed           %lld%s\n", static_cast<long long>(consumed),
+              done ? "" : " (INCOMPLETE)");
   std::printf("wall time                  %.3f s\n", wall_s);
   std::printf("virtual time               %.3f s\n", virtual_s);
-  std::printf("throughput                 %.0f simulated records per wall-second (produce->consume, one core)\n",
-              static_cast<double>(consumed) / wall_s);
+  std::printf(
+      "throughput                 %.0f simulated records per wall-second (produce->consume, one core)\n",
+      static_cast<double>(consumed) / wall_s);
   std::printf("virtual/wall time ratio    %.2f\n", virtual_s / wall_s);
   std::printf("executor steps             %llu, events hashed %llu\n",
-              static_cast<unsigned long long>(executor.steps()), static_cast<unsigned long long>(log.count()));
+              static_cast<unsigned long long>(executor.steps()),
+              static_cast<unsigned long long>(log.count()));
   return done ? 0 : 1;
 }
