@@ -39,9 +39,11 @@ Engine::~Engine() {
   // Clients first, while the state their callbacks touch still exists (a producer may report undelivered
   // records as it goes).
   replies_.reset();
-  tables_.reset();
   consumer_.reset();
+  // The producer before the tables: a producer going away reports its undelivered records, and the tables'
+  // delivery callbacks point into their partitions.
   producer_.reset();
+  tables_.reset();
   admin_.reset();
   // Records still buffered belong to nobody once the worker is gone (a crash): free them without acking.
   for (auto& buffer : buffers_) {

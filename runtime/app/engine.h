@@ -300,6 +300,7 @@ class Engine final : private RebalanceListener {
   bool poll_done_ = false;
   // exactly_once.
   bool barrier_ = false;           // a commit point is being reached: the poll fiber dispatches nothing
+  bool poll_waits_for_commit_ = false;  // the poll fiber is parked on barrier_
   bool transaction_gate_ = false;  // a transaction is being committed: sends wait
   bool transaction_open_ = false;
   bool rejoin_ = false;

@@ -77,6 +77,8 @@ Status Engine::commit_transaction(bool begin_next) {
   }
   if (result.ok()) policy_.on_committed(env_.clock->now_ms());
   barrier_ = false;
+  // Only while it parks for the barrier: a fiber inside the client's poll must not be woken by anyone else.
+  if (poll_waits_for_commit_) wake_fiber(poll_fiber_);
   unlock_commits();
   if (!result.ok() && !failed_) {
     ++stats_.commit_failures;

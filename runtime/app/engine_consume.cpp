@@ -22,8 +22,11 @@ void Engine::poll_loop() {
   Scheduler& scheduler = *env_.scheduler;
   while (!stopping_) {
     if (barrier_) {
-      // exactly_once: a commit point is being reached; dispatch nothing until the transaction is committed.
+      // exactly_once: a commit point is being reached; dispatch nothing until the transaction is committed
+      // (commit_transaction wakes this fiber).
+      poll_waits_for_commit_ = true;
       scheduler.park_until(env_.clock->now_ms() + kPollTimeoutMs);
+      poll_waits_for_commit_ = false;
       continue;
     }
     if (resubscribe_) {
@@ -132,7 +135,6 @@ void Engine::dispatch(std::vector<ConsumerRecord> records) {
   PartitionState* state = nullptr;
   const app_internal::TopicDecl* topic = nullptr;
   bool blocked = false;
-  std::set<TopicPartition> rewound;
   for (ConsumerRecord& record : records) {
     if (state == nullptr || state->tp.partition != record.partition || state->tp.topic != record.topic) {
       state = &partition_state(TopicPartition{record.topic, record.partition});
@@ -143,13 +145,18 @@ void Engine::dispatch(std::vector<ConsumerRecord> records) {
     if (!state->assigned) continue;  // a record of a partition revoked within this poll
     if (blocked) {
       // Fetched before the pause took effect: its tables are not restored yet. Fetch it again later.
-      if (rewound.insert(state->tp).second) {
+      if (state->refetch_from < 0) {
+        state->refetch_from = record.offset;
         if (Status sought = consumer_->seek(state->tp, record.offset); !sought.ok()) {
           fail(Error::of(sought.code(), "seek back while tables restore: " + sought.error().message));
           return;
         }
       }
       continue;
+    }
+    if (state->refetch_from >= 0) {
+      if (record.offset != state->refetch_from) continue;  // fetched before the seek back
+      state->refetch_from = -1;
     }
     if (!state->tracking) {
       tracker_.assign(state->tp, record.offset);
@@ -209,11 +216,23 @@ void Engine::on_partitions_assigned(const std::vector<TopicPartition>& partition
     PartitionState& state = partition_state(tp);
     state.assigned = true;
     state.tracking = false;
+    state.refetch_from = -1;
     paused_partitions_.erase(tp);  // the client fetches a newly assigned partition; flow control re-pauses it
     if (tp.topic == leader_topic_) leader_ = true;
   }
   log_.info("assigned {} partition(s){}", partitions.size(), leader_ ? " (leader)" : "");
   tables_->on_assigned(partitions);
+  // Pause partitions whose tables restore before the client fetches anything for them.
+  std::vector<TopicPartition> restoring;
+  for (const TopicPartition& tp : partitions) {
+    if (tables_->blocked(tp)) restoring.push_back(tp);
+  }
+  if (!restoring.empty()) {
+    if (Status paused = consumer_->pause(restoring); !paused.ok()) {
+      log_.warn("pause while tables restore: {}", paused.error().message);
+    }
+    paused_partitions_.insert(restoring.begin(), restoring.end());
+  }
 }
 
 void Engine::on_partitions_revoked(const std::vector<TopicPartition>& partitions) {

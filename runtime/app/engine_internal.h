@@ -43,6 +43,9 @@ struct Engine::PartitionState {
   // Bumped on every revoke or loss: an event of an older epoch is never acked into the new assignment.
   uint64_t epoch = 1;
   int64_t alive = 0;  // events of this partition not yet released
+  // Records fetched while the partition's tables were restoring were not dispatched: the consumer was sought
+  // back to the first of them. Until that offset comes again, records are stale fetches and are skipped.
+  int64_t refetch_from = -1;
 };
 
 // ask(): a per-worker reply topic `{id}-reply-{worker_id}` read by its own consumer (assign(), no group), and

@@ -214,6 +214,14 @@ class KafkaConsumer final : public Consumer {
     if (subscribed_) return Error::of(ErrorCode::kState, "assign() while subscribed");
     PartitionListPtr list = to_list(partitions);
     // RD_KAFKA_OFFSET_INVALID (the list's default): start at the committed offset, else auto.offset.reset.
+    // Without a group there is nothing committed: start at the reset position directly. Asking a private
+    // group's offsets instead is a request librdkafka 2.0.2 never retries when it fails once (a broker still
+    // loading its offsets), which left the partition unfetchable and every later seek failing.
+    if (config_.group_id.empty() && config_.auto_offset_reset != OffsetReset::kError) {
+      const int64_t start = config_.auto_offset_reset == OffsetReset::kEarliest ? RD_KAFKA_OFFSET_BEGINNING
+                                                                               : RD_KAFKA_OFFSET_END;
+      for (int i = 0; i < list->cnt; ++i) list->elems[i].offset = start;
+    }
     if (rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list.get()); err) return to_error(err, "assign");
     forget_positions_except(partitions);
     return {};

@@ -12,7 +12,8 @@ namespace {
 bool known_extra_property(const std::string& name) {
   static const char* const kKnown[] = {"bootstrap.servers", "security.protocol", "sasl.mechanisms",
                                        "sasl.username", "sasl.password", "ssl.ca.location",
-                                       "socket.timeout.ms", "retry.backoff.ms", "statistics.interval.ms"};
+                                       "socket.timeout.ms", "retry.backoff.ms", "statistics.interval.ms",
+                                       "fetch.wait.max.ms"};
   for (const char* k : kKnown)
     if (name == k) return true;
   return false;
@@ -22,6 +23,10 @@ Status check_extra(const std::map<std::string, std::string>& extra) {
   for (const auto& [name, value] : extra) {
     if (!known_extra_property(name))
       return Error::of(ErrorCode::kInvalidArg, "unknown client property '" + name + "' (value '" + value + "')");
+    if (name == "fetch.wait.max.ms" &&
+        (value.empty() || value.size() > 6 || value.find_first_not_of("0123456789") != std::string::npos)) {
+      return Error::of(ErrorCode::kInvalidArg, "fetch.wait.max.ms: '" + value + "' is not a number of milliseconds");
+    }
   }
   return {};
 }

@@ -16,6 +16,13 @@ constexpr int64_t kFarFutureMs = INT64_MAX / 4;
 // How long one Fetch may wait at the broker for data (fetch.wait.max.ms; librdkafka's default is 500).
 constexpr int32_t kFetchMaxWaitMs = 500;
 
+// fetch.wait.max.ms from the client's extra properties (checked as a number by check_extra), else the default.
+int32_t fetch_max_wait_ms(const ConsumerConfig& config) {
+  auto found = config.extra.find("fetch.wait.max.ms");
+  if (found == config.extra.end()) return kFetchMaxWaitMs;
+  return static_cast<int32_t>(std::stol(found->second));
+}
+
 // Group membership phases of the member fiber.
 enum class Phase {
   kIdle,          // not subscribed
@@ -474,14 +481,14 @@ void SimConsumer::State::send_fetches() {
   }
   for (auto& [leader, parts] : by_leader) {
     FetchRequest req;
-    req.max_wait_ms = kFetchMaxWaitMs;
+    req.max_wait_ms = fetch_max_wait_ms(config);
     req.isolation_level = config.isolation_level;
     for (const auto& [tp, _] : parts) {
       PartitionFetch& pf = assigned[tp];
       pf.fetch_in_flight = true;
       req.partitions.push_back({tp, *pf.fetch_offset, 1048576});
     }
-    core.send(leader, std::move(req), kFetchMaxWaitMs + 30000,
+    core.send(leader, std::move(req), fetch_max_wait_ms(config) + 30000,
               [this, leader, parts](Result<Response> r) { on_fetch_response(leader, parts, std::move(r)); });
   }
 }

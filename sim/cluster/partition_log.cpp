@@ -196,7 +196,11 @@ CompactionStats PartitionLog::compact(int64_t clean_upto, int64_t now_ms, int64_
     if (!cleanable(batch)) break;
     if (batch.is_control()) continue;
     for (const Record& record : *batch.records) {
-      if (record.key) latest[*record.key] = batch.base_offset + record.offset_delta;
+      const int64_t offset = batch.base_offset + record.offset_delta;
+      // An aborted record never shadows a committed one (Kafka's cleaner skips aborted batches when it builds
+      // its offset map): it is dropped below, and the key's last committed value must survive it.
+      if (batch.is_transactional && is_aborted(batch.producer_id, offset)) continue;
+      if (record.key) latest[*record.key] = offset;
     }
   }
   std::vector<RecordBatch> kept;

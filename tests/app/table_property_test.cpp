@@ -1,25 +1,32 @@
 // Property of tables under chaos (label property): the tablecount example (agents/table_count.cpp, exactly
 // once) over generated workloads × generated fault schedules, in the simulator.
 //
-// Cases: kDefaultCases (12) per run of the test unless RC_PARAMS sets max_success (RC_PARAMS="max_success=500"
-// to hunt). About 2-3 s per case in RelWithDebInfo on a 2-core machine, so < 60 s in CI; the asan (Debug) build
-// stays < 3 min.
+// Cases: 100 per run (kDefaultCases) unless RC_PARAMS sets max_success; hunt with
+// RC_PARAMS="max_success=2000". A passing case takes about 12 ms in RelWithDebInfo (2-core machine): about
+// 1-2 s for the 100 cases, well under CI's 60 s; the asan (Debug) build stays under 3 min. A failing case
+// adds rapidcheck's shrinking (tens of seconds; the test's CTest timeout is 600 s).
 //
-// A case is a workload — events (1..300), keys (1..16), key skew, the source topic's partition count, waves of
-// produce at generated times — and a schedule of timed fault actions in a chaos phase of kChaosMs: worker
-// crashes with and without disk (restarted later), graceful stops (restarted later), adding a third worker (a
-// rebalance), broker crashes (restarted later: failover), a broker cut off from its peers and the workers, a
-// worker cut off from some or all brokers, and a worker's links clogged (requests held back, delivered late).
-// Every fault is undone before the chaos phase ends; then the healed phase (all faults undone, every worker
-// running) runs until the group has committed the whole input. Then:
+// A case is a workload — events (1..300), keys (1..16), key skew, the source topic's partition count, waves
+// of produce at generated times, Faust's max.poll.interval (1000 s) or 30 s — and a schedule of timed fault
+// actions in a chaos phase of kChaosMs: worker crashes with and without disk (restarted later), graceful
+// stops (restarted later), adding a third worker (a rebalance), broker crashes (restarted later: failover), a
+// broker cut off from its peers and the workers, a worker cut off from some or all brokers, and a worker's
+// links clogged (messages held back, delivered late). Every fault is undone before the chaos phase ends; then
+// the healed phase (all faults undone, every worker running) runs until it is quiescent: the group has
+// committed the whole input and no transaction is open on the output or the changelog. Then:
 //   - the table (its changelog `tablecount-counts-changelog`, read_committed, last value per key) holds, per
 //     key, the number of input events with that key: every committed input event applied exactly once;
 //   - the read_committed output `count-results` holds each input event's result exactly once, and per key the
 //     counts are exactly 1..n.
+//
 // The sim seed is part of the generated case. On failure rapidcheck prints the case on one line (seed,
-// workload, schedule) and a reproduce string (RC_PARAMS="reproduce=..."); the log of the failing case says
-// what went wrong and the workers' last log lines. MEPHISTO_PROP_LOG=<path> writes the full worker logs of
-// each failing run there (the last one written is the minimal case's).
+// workload, schedule) and a reproduce string (RC_PARAMS="reproduce=..."); the failure's log says what went
+// wrong and has the workers' last log lines. To run one case from its line (it runs it twice and checks the
+// runs are equal):
+//   MEPHISTO_PROP_CASE='{seed=3 events=2 ...}' app_table_property_test --gtest_filter='*OneCase*'
+// MEPHISTO_PROP_LOG=<path> and MEPHISTO_PROP_EVENTS=<path> write the full worker logs and the sim's event log
+// of each failing run (and of a MEPHISTO_PROP_CASE run) there; MEPHISTO_PROP_VERBOSE=1 prints a line per
+// case.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -49,12 +56,13 @@
 namespace mephisto::apptest {
 namespace {
 
-constexpr int kDefaultCases = 12;
-constexpr int64_t kChaosMs = 30'000;         // faults start and end inside [0, kChaosMs)
-// Virtual time the healed phase may take to commit everything. Generous: a JoinGroup in flight to a coordinator
-// that crashed is only given up after max.poll.interval.ms + 5 s, and Faust's max.poll.interval is 1000 s.
+constexpr int kDefaultCases = 100;
+constexpr int64_t kChaosMs = 30'000;  // faults start and end inside [0, kChaosMs)
+// Virtual time the healed phase may take to commit everything. Generous: a JoinGroup in flight to a
+// coordinator that crashed is only given up after max.poll.interval.ms + 5 s, and Faust's max.poll.interval
+// is 1000 s.
 constexpr int64_t kHealTimeoutMs = 1'200'000;
-constexpr int kMaxWorkers = 3;               // two from the start, a third one added by a fault action
+constexpr int kMaxWorkers = 3;  // two from the start, a third one added by a fault action
 constexpr int kBrokers = 3;
 const std::string kGroup = "tablecount";
 const std::string kInput = "count-events";
@@ -101,20 +109,32 @@ struct Case {
 
 const char* kind_name(Fault::Kind kind) {
   switch (kind) {
-    case Fault::kCrashWorker: return "crash-worker";
-    case Fault::kCrashWorkerWipe: return "crash-worker-wipe";
-    case Fault::kStopWorker: return "stop-worker";
-    case Fault::kAddWorker: return "add-worker";
-    case Fault::kCrashBroker: return "crash-broker";
-    case Fault::kIsolateBroker: return "isolate-broker";
-    case Fault::kPartitionWorker: return "partition-worker";
-    case Fault::kClogWorker: return "clog-worker";
+    case Fault::kCrashWorker:
+      return "crash-worker";
+    case Fault::kCrashWorkerWipe:
+      return "crash-worker-wipe";
+    case Fault::kStopWorker:
+      return "stop-worker";
+    case Fault::kAddWorker:
+      return "add-worker";
+    case Fault::kCrashBroker:
+      return "crash-broker";
+    case Fault::kIsolateBroker:
+      return "isolate-broker";
+    case Fault::kPartitionWorker:
+      return "partition-worker";
+    case Fault::kClogWorker:
+      return "clog-worker";
   }
   return "?";
 }
 
-bool targets_broker(Fault::Kind kind) { return kind == Fault::kCrashBroker || kind == Fault::kIsolateBroker; }
-bool uses_mask(Fault::Kind kind) { return kind == Fault::kPartitionWorker || kind == Fault::kClogWorker; }
+bool targets_broker(Fault::Kind kind) {
+  return kind == Fault::kCrashBroker || kind == Fault::kIsolateBroker;
+}
+bool uses_mask(Fault::Kind kind) {
+  return kind == Fault::kPartitionWorker || kind == Fault::kClogWorker;
+}
 
 std::string fault_text(const Fault& f) {
   std::string out = kind_name(f.kind);
@@ -138,14 +158,16 @@ void showValue(const Case& c, std::ostream& os) {
   os << "{seed=" << c.seed << " events=" << c.events << " keys=" << c.keys << " skew=" << c.skew
      << " partitions=" << c.partitions << " poll_interval=" << (c.faust_poll_interval ? "1000s" : "30s")
      << " waves=[";
-  for (size_t i = 0; i < c.waves.size(); ++i) os << (i ? " " : "") << c.waves[i].at_ms << "ms*" << c.waves[i].weight;
+  for (size_t i = 0; i < c.waves.size(); ++i)
+    os << (i ? " " : "") << c.waves[i].at_ms << "ms*" << c.waves[i].weight;
   os << "] faults=[";
   for (size_t i = 0; i < c.faults.size(); ++i) os << (i ? " " : "") << fault_text(c.faults[i]);
   os << "]}";
 }
 
-// rapidcheck scales ranges with the test's size, which grows from 0 with the case number: with a few dozen cases
-// every time and count would stay near its minimum. Cases here use their whole ranges from the first one.
+// rapidcheck scales ranges with the test's size, which grows from 0 with the case number: with a few dozen
+// cases every time and count would stay near its minimum. Cases here use their whole ranges from the first
+// one.
 template <typename T>
 rc::Gen<T> full(rc::Gen<T> gen) {
   return rc::gen::resize(100, std::move(gen));
@@ -153,9 +175,10 @@ rc::Gen<T> full(rc::Gen<T> gen) {
 
 rc::Gen<Fault> gen_fault() {
   return rc::gen::build<Fault>(
-      rc::gen::set(&Fault::kind, rc::gen::element(Fault::kCrashWorker, Fault::kCrashWorkerWipe, Fault::kStopWorker,
-                                                  Fault::kAddWorker, Fault::kCrashBroker, Fault::kIsolateBroker,
-                                                  Fault::kPartitionWorker, Fault::kClogWorker)),
+      rc::gen::set(&Fault::kind,
+                   rc::gen::element(Fault::kCrashWorker, Fault::kCrashWorkerWipe, Fault::kStopWorker,
+                                    Fault::kAddWorker, Fault::kCrashBroker, Fault::kIsolateBroker,
+                                    Fault::kPartitionWorker, Fault::kClogWorker)),
       rc::gen::set(&Fault::at_ms, rc::gen::inRange<int64_t>(0, kChaosMs - 1000)),
       rc::gen::set(&Fault::duration_ms, rc::gen::inRange<int64_t>(100, 15'000)),
       rc::gen::set(&Fault::target, rc::gen::inRange(0, kMaxWorkers)),
@@ -170,11 +193,16 @@ rc::Gen<Wave> gen_wave() {
 rc::Gen<Case> gen_case() {
   return rc::gen::build<Case>(
       rc::gen::set(&Case::seed, full(rc::gen::arbitrary<uint64_t>())),
-      rc::gen::set(&Case::events, full(rc::gen::inRange(1, 301))), rc::gen::set(&Case::keys, full(rc::gen::inRange(1, 17))),
-      rc::gen::set(&Case::skew, full(rc::gen::inRange(0, 4))), rc::gen::set(&Case::partitions, full(rc::gen::inRange(1, 7))),
+      rc::gen::set(&Case::events, full(rc::gen::inRange(1, 301))),
+      rc::gen::set(&Case::keys, full(rc::gen::inRange(1, 17))),
+      rc::gen::set(&Case::skew, full(rc::gen::inRange(0, 4))),
+      rc::gen::set(&Case::partitions, full(rc::gen::inRange(1, 7))),
       rc::gen::set(&Case::faust_poll_interval, rc::gen::weightedElement<bool>({{1, true}, {3, false}})),
-      rc::gen::set(&Case::waves, rc::gen::resize(4, rc::gen::nonEmpty(rc::gen::container<std::vector<Wave>>(full(gen_wave()))))),
-      rc::gen::set(&Case::faults, rc::gen::resize(8, rc::gen::container<std::vector<Fault>>(full(gen_fault())))));
+      rc::gen::set(
+          &Case::waves,
+          rc::gen::resize(4, rc::gen::nonEmpty(rc::gen::container<std::vector<Wave>>(full(gen_wave()))))),
+      rc::gen::set(&Case::faults,
+                   rc::gen::resize(8, rc::gen::container<std::vector<Fault>>(full(gen_fault())))));
 }
 
 // ---- the workload
@@ -196,7 +224,8 @@ std::string key_of(const Case& c, int i) {
 // The records of each wave, in the order of their times.
 std::vector<std::pair<int64_t, std::vector<ProducerRecord>>> waves_of(const Case& c) {
   std::vector<Wave> waves = c.waves;
-  std::stable_sort(waves.begin(), waves.end(), [](const Wave& a, const Wave& b) { return a.at_ms < b.at_ms; });
+  std::stable_sort(waves.begin(), waves.end(),
+                   [](const Wave& a, const Wave& b) { return a.at_ms < b.at_ms; });
   int total_weight = 0;
   for (const Wave& w : waves) total_weight += w.weight;
   std::vector<std::pair<int64_t, std::vector<ProducerRecord>>> out;
@@ -206,7 +235,8 @@ std::vector<std::pair<int64_t, std::vector<ProducerRecord>>> waves_of(const Case
     weight_so_far += w.weight;
     const int end = c.events * weight_so_far / total_weight;
     std::vector<ProducerRecord> records;
-    for (int i = first; i < end; ++i) records.push_back(record(kInput, key_of(c, i), "e" + std::to_string(i)));
+    for (int i = first; i < end; ++i)
+      records.push_back(record(kInput, key_of(c, i), "e" + std::to_string(i)));
     first = end;
     out.emplace_back(w.at_ms, std::move(records));
   }
@@ -339,6 +369,16 @@ void adjust(AppSettings& s, const Case& c) {
 
 // ---- checking
 
+constexpr int32_t kOutputPartitions = 4;
+
+bool no_open_transaction(AppHarness& h, const std::string& topic, int32_t partitions) {
+  for (int32_t p = 0; p < partitions; ++p) {
+    const auto state = h.kafka().cluster().partition_state({topic, p});
+    if (!state || state->last_stable_offset != state->high_watermark) return false;
+  }
+  return true;
+}
+
 std::map<std::string, std::string> table_from_changelog(const std::vector<ConsumerRecord>& records) {
   std::map<std::string, std::string> table;
   for (const ConsumerRecord& r : records) {
@@ -361,7 +401,8 @@ std::vector<std::string> check_outcome(AppHarness& h) {
   std::set<std::string> ids;
   for (const ConsumerRecord& r : h.read_all(kInput)) {
     ++expected[r.key.value_or("")];
-    if (!ids.insert(r.value.value_or("")).second) problem("input id " + r.value.value_or("") + " twice in the input");
+    if (!ids.insert(r.value.value_or("")).second)
+      problem("input id " + r.value.value_or("") + " twice in the input");
   }
   // Each input event's result exactly once; per key the counts 1..n, once each.
   std::map<std::string, int> results_per_id;
@@ -395,7 +436,8 @@ std::vector<std::string> check_outcome(AppHarness& h) {
     }
   }
   for (const auto& [key, counts] : counts_per_key) {
-    if (expected.count(key) == 0 && !counts.empty()) problem("output for key " + key + ", which is not in the input");
+    if (expected.count(key) == 0 && !counts.empty())
+      problem("output for key " + key + ", which is not in the input");
   }
   // The table: the fold of the input, each event applied once.
   const std::map<std::string, std::string> table = table_from_changelog(h.read_all(kChangelog));
@@ -419,7 +461,8 @@ void write_log_file(const std::string& text, const sim::EventLog& events) {
   const char* events_path = std::getenv("MEPHISTO_PROP_EVENTS");
   if (events_path == nullptr || *events_path == '\0') return;
   std::ofstream out(events_path);
-  for (const sim::Event& e : events.events()) out << e.time_ms << " " << e.actor << " " << e.kind << " " << e.detail << "\n";
+  for (const sim::Event& e : events.events())
+    out << e.time_ms << " " << e.actor << " " << e.kind << " " << e.detail << "\n";
 }
 
 // ---- the property
@@ -441,7 +484,8 @@ RunOutcome run_case(const Case& c) {
   std::unique_ptr<NetFaults> net;
   AppHarness h({.seed = c.seed});
   net = std::make_unique<NetFaults>(h.kafka().network());
-  if (!h.create_topic({kInput, c.partitions, 3, {}}).ok() || !h.create_topic({kOutput, 4, 3, {}}).ok()) {
+  if (!h.create_topic({kInput, c.partitions, 3, {}}).ok() ||
+      !h.create_topic({kOutput, kOutputPartitions, 3, {}}).ok()) {
     outcome.problems.push_back("cannot create the topics");
     return outcome;
   }
@@ -464,7 +508,8 @@ RunOutcome run_case(const Case& c) {
   for (const Fault& f : c.faults) {
     if (f.kind == Fault::kAddWorker) steps.push_back({f.at_ms, {}});
   }
-  std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.at_ms < b.at_ms; });
+  std::stable_sort(steps.begin(), steps.end(),
+                   [](const Step& a, const Step& b) { return a.at_ms < b.at_ms; });
   int64_t produced = 0;
   for (Step& step : steps) {
     if (t0 + step.at_ms > h.now_ms()) h.run_for(t0 + step.at_ms - h.now_ms());
@@ -499,18 +544,26 @@ RunOutcome run_case(const Case& c) {
   bool settled = false;
   while (!settled && h.now_ms() - healed_at < kHealTimeoutMs) {
     h.run_for(h.now_ms() - healed_at < 60'000 ? 2000 : 10'000);
-    settled = h.committed(kGroup, kInput) == nonempty(h.end_offsets(kInput));
+    // Quiescent: the whole input committed, and no transaction open on the output or the changelog (a
+    // zombie's open transaction hides later committed records from read_committed readers until it ends).
+    settled = h.committed(kGroup, kInput) == nonempty(h.end_offsets(kInput)) &&
+              no_open_transaction(h, kOutput, kOutputPartitions) &&
+              no_open_transaction(h, kChangelog, c.partitions);
   }
   if (settled) settled_after_ms = h.now_ms() - healed_at;
   std::vector<std::string> problems;
   if (!settled) {
-    problems.push_back("the group did not commit the whole input within " + std::to_string(kHealTimeoutMs) +
-                       " ms of the heal: committed " + describe(h.committed(kGroup, kInput)) + ", input ends " +
-                       describe(h.end_offsets(kInput)));
+    problems.push_back(
+        "not quiescent within " + std::to_string(kHealTimeoutMs) + " ms of the heal: committed " +
+        describe(h.committed(kGroup, kInput)) + ", input ends " + describe(h.end_offsets(kInput)) +
+        ", open transaction on the output: " +
+        (no_open_transaction(h, kOutput, kOutputPartitions) ? "no" : "yes") +
+        ", on the changelog: " + (no_open_transaction(h, kChangelog, c.partitions) ? "no" : "yes"));
   }
   h.run_for(2000);
   for (int w = 0; w < h.worker_count(); ++w) {
-    if (!h.worker_running(w)) problems.push_back("worker " + std::to_string(w) + " not running after the heal");
+    if (!h.worker_running(w))
+      problems.push_back("worker " + std::to_string(w) + " not running after the heal");
   }
   for (std::string& p : check_outcome(h)) problems.push_back(std::move(p));
 
@@ -541,7 +594,8 @@ void table_exactly_once_under_chaos() {
   RC_FAIL(outcome.problems.front());
 }
 
-// ---- one case from its one-line form (what a failure prints), for debugging: MEPHISTO_PROP_CASE='{seed=...}'
+// ---- one case from its one-line form (what a failure prints), for debugging:
+// MEPHISTO_PROP_CASE='{seed=...}'
 
 std::optional<Case> parse_case(const std::string& text) {
   Case c;
@@ -607,7 +661,8 @@ std::optional<Case> parse_case(const std::string& text) {
 
 TEST(TableProperty, OneCaseFromEnvironment) {
   const char* text = std::getenv("MEPHISTO_PROP_CASE");
-  if (text == nullptr || *text == '\0') GTEST_SKIP() << "set MEPHISTO_PROP_CASE='{seed=... faults=[...]}' to run one case";
+  if (text == nullptr || *text == '\0')
+    GTEST_SKIP() << "set MEPHISTO_PROP_CASE='{seed=... faults=[...]}' to run one case";
   const std::optional<Case> c = parse_case(text);
   ASSERT_TRUE(c.has_value()) << "cannot parse MEPHISTO_PROP_CASE: " << text;
   std::ostringstream line;
@@ -624,7 +679,8 @@ TEST(TableProperty, OneCaseFromEnvironment) {
 TEST(TableProperty, ExactlyOnceThroughGeneratedFaults) {
   rc::detail::TestParams params = rc::detail::configuration().testParams;
   const char* env = std::getenv("RC_PARAMS");
-  if (env == nullptr || std::string(env).find("max_success") == std::string::npos) params.maxSuccess = kDefaultCases;
+  if (env == nullptr || std::string(env).find("max_success") == std::string::npos)
+    params.maxSuccess = kDefaultCases;
   rc::detail::TestMetadata metadata;
   metadata.id = "TableProperty/ExactlyOnceThroughGeneratedFaults";
   metadata.description = "ExactlyOnceThroughGeneratedFaults";
