@@ -304,6 +304,11 @@ class Engine final : private RebalanceListener {
   bool transaction_gate_ = false;  // a transaction is being committed: sends wait
   bool transaction_open_ = false;
   bool rejoin_ = false;
+  bool aborting_ = false;  // the open transaction must never commit (set before anything else on abort)
+  // The group metadata of the current assignment (KIP-447): offsets are committed under the generation that
+  // owned them, so a worker the group has moved on from is rejected (the consumer's own metadata falls back to
+  // generation -1 once it learns it was removed, which a coordinator accepts).
+  GroupMetadata assignment_group_;
   std::deque<FiberId> gate_waiters_;
   FiberId commit_point_waiter_ = kNoFiber;
   int64_t transaction_sends_ = 0;  // records sent in the open transaction

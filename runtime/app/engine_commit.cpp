@@ -52,13 +52,15 @@ Status Engine::commit_transaction(bool begin_next) {
   lock_commits();
   Status result = reach_commit_point();
   std::map<TopicPartition, int64_t> offsets;
-  const bool work = result.ok() && !failed_;
+  const bool work = result.ok() && !failed_ && !aborting_;
   if (work) offsets = tracker_.committable();
   if (work && (transaction_sends_ > 0 || !offsets.empty())) {
     transaction_gate_ = true;
     if (!offsets.empty()) {
-      result = producer_->send_offsets_to_transaction(offsets, consumer_->group_metadata(), kCommitTimeoutMs);
+      result = producer_->send_offsets_to_transaction(offsets, assignment_group_, kCommitTimeoutMs);
     }
+    // Partitions lost while the offsets were on their way: this transaction must not commit.
+    if (result.ok() && aborting_) result = Error::of(ErrorCode::kRebalanceInProgress, "partitions lost");
     if (result.ok()) result = producer_->commit_transaction(kCommitTimeoutMs);
     if (result.ok()) {
       transaction_open_ = false;
@@ -75,6 +77,8 @@ Status Engine::commit_transaction(bool begin_next) {
       gate_waiters_.pop_front();
     }
   }
+  if (result.ok() && aborting_)
+    result = Error::of(ErrorCode::kRebalanceInProgress, "the transaction is aborted");
   if (result.ok()) policy_.on_committed(env_.clock->now_ms());
   barrier_ = false;
   // Only while it parks for the barrier: a fiber inside the client's poll must not be woken by anyone else.
@@ -88,18 +92,25 @@ Status Engine::commit_transaction(bool begin_next) {
 }
 
 void Engine::abort_and_rejoin(const Error& error) {
-  if (failed_) return;
+  if (failed_ || aborting_) return;
+  aborting_ = true;
   rejoin_ = true;
   ++stats_.transactions_aborted;
   tables_->discard_uncommitted();
-  if (transaction_open_ && error.code != ErrorCode::kProducerFenced && !error.fatal) {
+  // A commit in progress on another fiber (parked in a producer call) sees aborting_ and does not commit; the
+  // shutdown then aborts the transaction (two transactional calls at once would fail each other).
+  const bool abort_here =
+      transaction_open_ && !committing_ && error.code != ErrorCode::kProducerFenced && !error.fatal;
+  if (abort_here) transaction_open_ = false;
+  // Stop first: the abort below parks this fiber, and nothing else may go on committing or processing
+  // meanwhile.
+  fail(Error::of(error.code, "transaction aborted (" + error.message +
+                                 "); the worker stops and rejoins from the last commit"));
+  if (abort_here) {
     if (Status aborted = producer_->abort_transaction(kCommitTimeoutMs); !aborted.ok()) {
       log_.warn("abort_transaction: {}", aborted.error().message);
     }
   }
-  transaction_open_ = false;
-  fail(Error::of(error.code, "transaction aborted (" + error.message +
-                                 "); the worker stops and rejoins from the last commit"));
 }
 
 }  // namespace mephisto

@@ -221,6 +221,7 @@ void Engine::on_partitions_assigned(const std::vector<TopicPartition>& partition
     if (tp.topic == leader_topic_) leader_ = true;
   }
   log_.info("assigned {} partition(s){}", partitions.size(), leader_ ? " (leader)" : "");
+  assignment_group_ = consumer_->group_metadata();
   tables_->on_assigned(partitions);
   // Pause partitions whose tables restore before the client fetches anything for them.
   std::vector<TopicPartition> restoring;
@@ -364,7 +365,8 @@ void Engine::commit_loop() {
     if (stopping_) break;
     const int64_t now_ms = env_.clock->now_ms();
     if (policy_.due(now_ms) && exactly_once()) {
-      (void)commit_transaction(true);  // a failure stops the worker to rejoin
+      // A failure stops the worker to rejoin; either way the next commit is an interval away (never a spin).
+      if (!commit_transaction(true).ok()) policy_.on_committed(now_ms);
     } else if (policy_.due(now_ms)) {
       if (Status committed = commit_now(nullptr); !committed.ok()) {
         log_.warn("commit failed (retried at the next interval): {}", committed.error().message);

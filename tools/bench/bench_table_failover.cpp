@@ -73,6 +73,7 @@ struct Worker {
   RealClock clock;
   Random random;
   App app;
+  Table<std::string, std::string> table;
   std::optional<Status> result;
   double stopped_at = -1;
 };
@@ -103,12 +104,13 @@ AppSettings app_settings(const Settings& s, const std::string& id, const std::st
   return settings;
 }
 
-void define(App& app, const std::string& input) {
+Table<std::string, std::string> define(App& app, const std::string& input) {
   auto source = app.topic<std::string, std::string>(input);
   auto table = app.table<std::string, std::string>("values", source);
   app.agent("fill", source, [table](Stream<std::string, std::string>& stream) {
     for (auto& event : stream) table.set(event.key(), event.value());
   });
+  return table;
 }
 
 void fail_if_stopped(const Worker& w, const char* name) {
@@ -138,7 +140,7 @@ Measurement run_failover(EventLoop& loop, const Settings& s, int32_t standby, co
     check(validate(settings), "settings");
     auto w = std::make_unique<Worker>(loop, s, settings, seed);
     check(w->client.check_config(), "KafkaBrokerClient");
-    define(w->app, input);
+    w->table = define(w->app, input);
     log_to_stderr(w->app, std::string("[") + name + "] ");
     return w;
   };
@@ -227,6 +229,19 @@ Measurement run_failover(EventLoop& loop, const Settings& s, int32_t standby, co
   m.active_s = active_at - stop_at;
   m.restored = b->app.stats().table_records_restored - b_restored_before;
   m.last_restore_ms = b->app.stats().table_last_restore_ms;
+  // The failover must also be right: every key updated during the fill is in b's table now.
+  int64_t present = 0;
+  on_fiber(
+      loop, "verify",
+      [&] {
+        for (int64_t k = 0; k < s.keys; ++k) present += b->table.contains("k" + std::to_string(k)) ? 1 : 0;
+      },
+      120'000);
+  if (present != std::min(s.keys, s.records)) {
+    throw BenchFailure("after the failover b's table holds " + std::to_string(present) + " of " +
+                       std::to_string(std::min(s.keys, s.records)) + " keys");
+  }
+  std::printf("  (verified: b's table holds all %lld keys after the failover)\n", static_cast<long long>(present));
   std::printf("  (run %s: a held %zu partitions; b applied %lld changelog records before the stop)\n",
               id.c_str(), a_held, static_cast<long long>(m.standby_applied));
 
