@@ -54,8 +54,8 @@ Status Tables::start() {
   config.auto_offset_reset = OffsetReset::kEarliest;
   config.max_poll_records = kRestoreBatchRecords;
   config.extra = settings.consumer_properties;
-  // A fetch that finds nothing new waits up to fetch.wait.max.ms (500 ms), and the reader's end-offset queries
-  // wait behind it: each restore of a caught-up partition took half a second.
+  // A fetch that finds nothing new waits up to fetch.wait.max.ms (500 ms), and the reader's end-offset
+  // queries wait behind it: each restore of a caught-up partition took half a second.
   config.extra.emplace("fetch.wait.max.ms", "20");
   auto consumer = engine_.env_.broker->consumer(config);
   if (!consumer.ok()) return consumer.error();
@@ -183,41 +183,43 @@ void Tables::stop() {
 // ---------------------------------------------------------------------------------------------------------------
 // Rebalances
 
-void Tables::on_assigned(const std::vector<TopicPartition>& source_partitions) {
-  if (!started_) return;
+std::vector<Tables::Partition*> Tables::fed_by(const std::vector<TopicPartition>& source_partitions) {
+  std::vector<Partition*> out;
   for (const TopicPartition& tp : source_partitions) {
     for (auto& table : tables_) {
       if (table->kind == TableKind::kGlobal || table->source == nullptr || table->source->name != tp.topic)
         continue;
-      Partition* part = find(*table, tp.partition);
-      if (part == nullptr || part->role == Role::kActive || part->role == Role::kRestoring) continue;
-      if (Status opened = open(*part); !opened.ok()) {
-        engine_.fail(opened.error());
-        return;
-      }
-      set_role(*part, Role::kRestoring);
-      engine_.log_.info("table '{}' partition {}: restoring from changelog offset {}", table->name,
-                        tp.partition, part->next_offset);
+      if (Partition* part = find(*table, tp.partition)) out.push_back(part);
     }
+  }
+  return out;
+}
+
+void Tables::on_assigned(const std::vector<TopicPartition>& source_partitions) {
+  if (!started_) return;
+  for (Partition* part : fed_by(source_partitions)) {
+    if (part->role == Role::kActive || part->role == Role::kRestoring) continue;
+    if (Status opened = open(*part); !opened.ok()) {
+      engine_.fail(opened.error());
+      return;
+    }
+    set_role(*part, Role::kRestoring);
+    engine_.log_.info("table '{}' partition {}: restoring from changelog offset {}", part->table->name,
+                      part->partition, part->next_offset);
   }
 }
 
 void Tables::on_revoked(const std::vector<TopicPartition>& source_partitions, bool committed_all) {
   if (!started_) return;
   const bool standby = engine_.settings().table_standby_replicas > 0;
-  for (const TopicPartition& tp : source_partitions) {
-    for (auto& table : tables_) {
-      if (table->kind == TableKind::kGlobal || table->source == nullptr || table->source->name != tp.topic)
-        continue;
-      Partition* part = find(*table, tp.partition);
-      if (part == nullptr || part->role == Role::kNone || part->role == Role::kStandby) continue;
-      // What is delivered is in the changelog either way; flushing it here only saves the next restore work.
-      if (part->role == Role::kActive && committed_all && !part->writes.empty()) {
-        if (Status flushed = flush(*part); !flushed.ok()) engine_.fail(flushed.error());
-      }
-      set_role(*part, standby ? Role::kStandby : Role::kNone);
-      if (!standby) close(*part);
+  for (Partition* part : fed_by(source_partitions)) {
+    if (part->role == Role::kNone || part->role == Role::kStandby) continue;
+    // What is delivered is in the changelog either way; flushing it here only saves the next restore work.
+    if (part->role == Role::kActive && committed_all && !part->writes.empty()) {
+      if (Status flushed = flush(*part); !flushed.ok()) engine_.fail(flushed.error());
     }
+    set_role(*part, standby ? Role::kStandby : Role::kNone);
+    if (!standby) close(*part);
   }
 }
 

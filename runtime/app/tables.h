@@ -128,6 +128,8 @@ class Tables {
   using Key = std::pair<const TableDecl*, int32_t>;
 
   Partition* find(const TableDecl& table, int32_t partition);
+  // The partitions of tables (not global ones) fed by these source partitions.
+  std::vector<Partition*> fed_by(const std::vector<TopicPartition>& source_partitions);
   Status prepare_changelog(TableDecl& table);
   Status open(Partition& part);
   void close(Partition& part);

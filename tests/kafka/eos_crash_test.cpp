@@ -42,6 +42,8 @@
 #include <vector>
 
 #include "runtime/kafka/rd_handles.h"
+#include "tests/kafka/cli_args.h"
+#include "tests/kafka/crash_support.h"
 #include "tests/kafka/rd_test_support.h"
 #include "tests/kafka/worker_process.h"
 
@@ -58,10 +60,7 @@ constexpr int64_t kExitTimeoutMs = 30'000;
 
 namespace rd = mephisto::rd;
 namespace rdt = mephisto::rd_test;
-using mephisto::kafka_test::After;
-using mephisto::kafka_test::MillisSince;
-using mephisto::kafka_test::SteadyClock;
-using mephisto::kafka_test::WorkerProcess;
+using namespace mephisto::kafka_test;
 
 [[noreturn]] void Fail(const std::string& what) {
   throw std::runtime_error(what);
@@ -86,35 +85,6 @@ struct DriverOptions {
 
 DriverOptions g_options;
 
-void OnClientError(rd_kafka_t*, int error, const char* reason, void*) {
-  std::cerr << "driver: librdkafka " << rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(error)) << ": "
-            << reason << '\n';
-}
-
-// `count` must outlive the producer.
-rd::HandlePtr MakeProducer(const std::string& bootstrap, rdt::DeliveryCount& count) {
-  rd::ConfPtr conf =
-      rdt::MakeConf({{"bootstrap.servers", bootstrap},
-                     {"enable.idempotence", "true"},  // keeps each partition in send order under retries
-                     {"linger.ms", "5"}},
-                    OnClientError);
-  rdt::CountDeliveries(conf.get(), count);
-  return rdt::MakeProducer(std::move(conf));
-}
-
-// A consumer that never joins its group: it reads by assign() or fetches a group's committed offsets.
-rdt::ConsumerPtr MakeConsumer(const std::string& bootstrap, const std::string& group,
-                              const std::string& isolation) {
-  return rdt::MakeConsumer(rdt::MakeConf({{"bootstrap.servers", bootstrap},
-                                          {"group.id", group},
-                                          {"enable.auto.commit", "false"},
-                                          {"enable.auto.offset.store", "false"},
-                                          {"enable.partition.eof", "true"},
-                                          {"auto.offset.reset", "earliest"},
-                                          {"isolation.level", isolation}},
-                                         OnClientError));
-}
-
 // Best effort: the development broker is shared and long-lived, so the test cleans up after itself.
 void DeleteTopicsQuietly(rd_kafka_t* client, const std::vector<std::string>& names) {
   try {
@@ -122,38 +92,6 @@ void DeleteTopicsQuietly(rd_kafka_t* client, const std::vector<std::string>& nam
   } catch (const std::exception& error) {
     std::cerr << "driver: cleanup failed (ignored): " << error.what() << '\n';
   }
-}
-
-// The group's committed offsets for partitions 0..partitions-1 of `topic`; -1 where none is committed. The
-// consumer must be read_uncommitted: read_committed asks for stable offsets only, and the broker then answers
-// UNSTABLE_OFFSET_COMMIT for as long as the worker keeps a transaction open, which it nearly always does.
-std::vector<int64_t> CommittedOffsets(rd_kafka_t* consumer, const std::string& topic, int partitions) {
-  rd::PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
-  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
-  if (rd_kafka_resp_err_t err = rd_kafka_committed(consumer, list.get(), kTimeoutMs)) {
-    Fail(std::string("committed: ") + rd_kafka_err2str(err));
-  }
-  std::vector<int64_t> offsets(partitions, -1);
-  for (int i = 0; i < list->cnt; ++i) {
-    const rd_kafka_topic_partition_t& element = list->elems[i];
-    if (element.err) Fail(std::string("committed: ") + rd_kafka_err2str(element.err));
-    offsets.at(element.partition) = element.offset;
-  }
-  return offsets;
-}
-
-std::vector<int64_t> EndOffsets(rd_kafka_t* client, const std::string& topic, int partitions) {
-  std::vector<int64_t> ends;
-  for (int p = 0; p < partitions; ++p) {
-    int64_t low = 0;
-    int64_t high = 0;
-    if (rd_kafka_resp_err_t err =
-            rd_kafka_query_watermark_offsets(client, topic.c_str(), p, &low, &high, kTimeoutMs)) {
-      Fail("watermarks of " + topic + ": " + rd_kafka_err2str(err));
-    }
-    ends.push_back(high);
-  }
-  return ends;
 }
 
 struct OutputRecord {
@@ -164,51 +102,24 @@ struct OutputRecord {
   std::string src;  // the worker's "src" header: the input's partition:offset
 };
 
-// Everything in `topic` as a consumer with `isolation` sees it: reads until every partition is at its end
-// (for read_committed, the last stable offset), then keeps reading for a short while, in case the transaction
-// markers of the last commit were still on their way (the coordinator writes them after answering EndTxn).
+// Everything in `topic` as a consumer with `isolation` sees it (ReadToEnd).
 std::vector<OutputRecord> ReadAll(const std::string& bootstrap, const std::string& topic, int partitions,
                                   const std::string& isolation, const std::string& group) {
-  rdt::ConsumerPtr consumer = MakeConsumer(bootstrap, group, isolation);
-  rdt::AssignFromBeginning(consumer.get(), topic, partitions);
-  constexpr int64_t kSettleMs = 1'000;
   std::vector<OutputRecord> records;
-  std::vector<bool> at_end(partitions, false);
-  std::optional<SteadyClock::time_point> all_at_end_since;
-  const auto deadline = After(2 * kTimeoutMs);
-  for (;;) {
-    if (SteadyClock::now() > deadline) {
-      Fail("reading " + topic + " (" + isolation + ") timed out after " + std::to_string(records.size()) +
-           " records");
-    }
-    if (all_at_end_since && MillisSince(*all_at_end_since) >= kSettleMs) return records;
-    rd::MessagePtr message(rd_kafka_consumer_poll(consumer.get(), 100));
-    if (!message) continue;
-    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      at_end.at(message->partition) = true;
-      if (!all_at_end_since && std::all_of(at_end.begin(), at_end.end(), [](bool end) { return end; })) {
-        all_at_end_since = SteadyClock::now();
-      }
-      continue;
-    }
-    if (message->err) {
-      // Mostly transient; the deadline catches lasting trouble.
-      std::cerr << "driver: reader: " << rd_kafka_message_errstr(message.get()) << '\n';
-      continue;
-    }
-    at_end.at(message->partition) = false;
-    all_at_end_since.reset();
-    OutputRecord record{message->partition, message->offset, rdt::Text(message->key, message->key_len),
-                        rdt::Text(message->payload, message->len), ""};
-    rd_kafka_headers_t* headers = nullptr;
-    const void* src = nullptr;
-    size_t src_size = 0;
-    if (rd_kafka_message_headers(message.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        rd_kafka_header_get_last(headers, "src", &src, &src_size) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      record.src = rdt::Text(src, src_size);
-    }
-    records.push_back(std::move(record));
-  }
+  ReadToEnd(bootstrap, topic, partitions, isolation, group, kTimeoutMs,
+            [&](const rd_kafka_message_t& message) {
+              OutputRecord record{message.partition, message.offset, rdt::Text(message.key, message.key_len),
+                                  rdt::Text(message.payload, message.len), ""};
+              rd_kafka_headers_t* headers = nullptr;
+              const void* src = nullptr;
+              size_t src_size = 0;
+              if (rd_kafka_message_headers(&message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                  rd_kafka_header_get_last(headers, "src", &src, &src_size) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                record.src = rdt::Text(src, src_size);
+              }
+              records.push_back(std::move(record));
+            });
+  return records;
 }
 
 // --- worker output
@@ -467,7 +378,7 @@ TEST_F(EosCrashTest, EveryInputIsOutputExactlyOnceAcrossSigkills) {
 
   // --- topics and input: keys k<i>, values in-<i>, input i in partition i % kPartitions.
   rdt::DeliveryCount delivery;
-  rd::HandlePtr producer = MakeProducer(bootstrap_, delivery);
+  rd::HandlePtr producer = MakeDriverProducer(bootstrap_, delivery);
   rdt::CreateTopics(producer.get(), {input_, output_}, kPartitions, kTimeoutMs);
   for (int64_t i = 0; i < records; ++i) {
     rdt::Produce(producer.get(), input_, static_cast<int32_t>(i % kPartitions), "k" + std::to_string(i),
@@ -476,7 +387,7 @@ TEST_F(EosCrashTest, EveryInputIsOutputExactlyOnceAcrossSigkills) {
   ASSERT_EQ(rd_kafka_flush(producer.get(), kTimeoutMs), RD_KAFKA_RESP_ERR_NO_ERROR);
   ASSERT_EQ(delivery.failed, 0) << "first input delivery failure: " << delivery.first_failure;
   ASSERT_EQ(delivery.delivered, records);
-  const std::vector<int64_t> input_ends = EndOffsets(producer.get(), input_, kPartitions);
+  const std::vector<int64_t> input_ends = EndOffsets(producer.get(), input_, kPartitions, kTimeoutMs);
   std::cerr << "driver: " << records << " inputs in " << input_ << " after " << MillisSince(test_start)
             << " ms\n";
 
@@ -604,11 +515,11 @@ TEST_F(EosCrashTest, EveryInputIsOutputExactlyOnceAcrossSigkills) {
 
   // --- the last worker finishes the input: done once the group's committed offsets reach the input's end.
   const auto finish_start = SteadyClock::now();
-  rdt::ConsumerPtr offsets_reader = MakeConsumer(bootstrap_, group_, "read_uncommitted");
+  rdt::ConsumerPtr offsets_reader = MakeDriverConsumer(bootstrap_, group_, "read_uncommitted");
   const auto finish_deadline = After(kFinishTimeoutMs);
   std::vector<int64_t> committed;
   for (;;) {
-    committed = CommittedOffsets(offsets_reader.get(), input_, kPartitions);
+    committed = CommittedOffsets(offsets_reader.get(), input_, kPartitions, kTimeoutMs);
     if (committed == input_ends) break;
     if (SteadyClock::now() > finish_deadline) {
       WorkerFailed(*worker, "the input was not fully committed in time");
@@ -724,12 +635,6 @@ TEST_F(EosCrashTest, EveryInputIsOutputExactlyOnceAcrossSigkills) {
   if (!HasFailure()) DeleteTopicsQuietly(producer.get(), {input_, output_});
 }
 
-std::string DefaultWorkerPath() {
-  std::error_code error;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
-  return error ? "kafka_eos_worker" : (self.parent_path() / "kafka_eos_worker").string();
-}
-
 [[noreturn]] void Usage(const std::string& problem) {
   std::cerr
       << "kafka_eos_crash_test: " << problem << "\n"
@@ -740,28 +645,17 @@ std::string DefaultWorkerPath() {
 }
 
 int64_t ParseInt(const std::string& name, const std::string& text, int64_t min) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value < min) {
-    Usage(name + " needs an integer >= " + std::to_string(min) + ", got '" + text + "'");
-  }
-  return value;
+  return mephisto::kafka_test::ParseInt(name, text, min, Usage);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);  // removes the --gtest_* flags
-  g_options.worker_path = DefaultWorkerPath();
-  for (int i = 1; i < argc; i += 2) {
-    const std::string name = argv[i];
-    if (i + 1 >= argc) Usage(name + " needs a value");
-    const std::string value = argv[i + 1];
-    if (name == "--worker") {
-      g_options.worker_path = value;
-    } else if (name == "--seed") {
-      g_options.seed = static_cast<uint64_t>(std::strtoull(value.c_str(), nullptr, 10));
-    } else if (name == "--records") {
+  g_options.worker_path = SiblingProgram("kafka_eos_worker");
+  ForEachOption(argc, argv, Usage, [&](const std::string& name, const std::string& value) {
+    if (ParseDriverOption(name, value, g_options.worker_path, g_options.seed)) return;
+    if (name == "--records") {
       g_options.records = ParseInt(name, value, 1);
     } else if (name == "--kills") {
       g_options.kills = static_cast<int>(ParseInt(name, value, 0));
@@ -783,6 +677,6 @@ int main(int argc, char** argv) {
     } else {
       Usage("unknown argument '" + name + "'");
     }
-  }
+  });
   return RUN_ALL_TESTS();
 }

@@ -54,6 +54,7 @@
 #include "runtime/kafka/kafka_broker_client.h"
 #include "runtime/loop/event_loop.h"
 #include "runtime/seam/broker_client.h"
+#include "tests/kafka/cli_args.h"
 
 namespace mephisto {
 namespace {
@@ -402,62 +403,55 @@ class Worker final : public RebalanceListener {
 }
 
 int64_t ParseInt(const std::string& name, const std::string& text, int64_t min) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value < min) {
-    Usage(name + " needs an integer >= " + std::to_string(min) + ", got '" + text + "'");
-  }
-  return value;
+  return mephisto::kafka_test::ParseInt(name, text, min, Usage);
 }
 
 WorkerOptions ParseArgs(int argc, char** argv) {
   WorkerOptions options;
-  for (int i = 1; i < argc; i += 2) {
-    const std::string name = argv[i];
-    if (i + 1 >= argc) Usage(name + " needs a value");
-    const std::string value = argv[i + 1];
-    if (name == "--bootstrap") {
-      options.bootstrap = value;
-    } else if (name == "--input") {
-      options.input_topic = value;
-    } else if (name == "--output") {
-      options.output_topic = value;
-    } else if (name == "--group") {
-      options.group = value;
-    } else if (name == "--transactional-id") {
-      options.transactional_id = value;
-    } else if (name == "--group-instance-id") {
-      options.group_instance_id = value;
-    } else if (name == "--assignor") {
-      if (value == "range") {
-        options.assignor = AssignmentStrategy::kRange;
-      } else if (value == "roundrobin") {
-        options.assignor = AssignmentStrategy::kRoundRobin;
-      } else if (value == "cooperative-sticky") {
-        options.assignor = AssignmentStrategy::kCooperativeSticky;
-      } else {
-        Usage("unknown assignor '" + value + "'");
-      }
-    } else if (name == "--commit-delay-ms") {
-      options.commit_delay_ms = ParseInt(name, value, 0);
-    } else if (name == "--max-poll-records") {
-      options.max_poll_records = static_cast<int32_t>(ParseInt(name, value, 1));
-    } else if (name == "--session-timeout-ms") {
-      options.session_timeout_ms = ParseInt(name, value, 1);
-    } else if (name == "--transaction-timeout-ms") {
-      options.transaction_timeout_ms = ParseInt(name, value, 1);
-    } else if (name == "--idle-exit-ms") {
-      options.idle_exit_ms = ParseInt(name, value, 0);
-    } else if (name == "--log-every") {
-      options.log_every = ParseInt(name, value, 1);
-    } else if (name == "--kafka-property") {
-      const size_t equals = value.find('=');
-      if (equals == std::string::npos || equals == 0) Usage("--kafka-property needs NAME=VALUE");
-      options.kafka_properties[value.substr(0, equals)] = value.substr(equals + 1);
-    } else {
-      Usage("unknown argument '" + name + "'");
-    }
-  }
+  mephisto::kafka_test::ForEachOption(
+      argc, argv, Usage, [&](const std::string& name, const std::string& value) {
+        if (name == "--bootstrap") {
+          options.bootstrap = value;
+        } else if (name == "--input") {
+          options.input_topic = value;
+        } else if (name == "--output") {
+          options.output_topic = value;
+        } else if (name == "--group") {
+          options.group = value;
+        } else if (name == "--transactional-id") {
+          options.transactional_id = value;
+        } else if (name == "--group-instance-id") {
+          options.group_instance_id = value;
+        } else if (name == "--assignor") {
+          if (value == "range") {
+            options.assignor = AssignmentStrategy::kRange;
+          } else if (value == "roundrobin") {
+            options.assignor = AssignmentStrategy::kRoundRobin;
+          } else if (value == "cooperative-sticky") {
+            options.assignor = AssignmentStrategy::kCooperativeSticky;
+          } else {
+            Usage("unknown assignor '" + value + "'");
+          }
+        } else if (name == "--commit-delay-ms") {
+          options.commit_delay_ms = ParseInt(name, value, 0);
+        } else if (name == "--max-poll-records") {
+          options.max_poll_records = static_cast<int32_t>(ParseInt(name, value, 1));
+        } else if (name == "--session-timeout-ms") {
+          options.session_timeout_ms = ParseInt(name, value, 1);
+        } else if (name == "--transaction-timeout-ms") {
+          options.transaction_timeout_ms = ParseInt(name, value, 1);
+        } else if (name == "--idle-exit-ms") {
+          options.idle_exit_ms = ParseInt(name, value, 0);
+        } else if (name == "--log-every") {
+          options.log_every = ParseInt(name, value, 1);
+        } else if (name == "--kafka-property") {
+          const size_t equals = value.find('=');
+          if (equals == std::string::npos || equals == 0) Usage("--kafka-property needs NAME=VALUE");
+          options.kafka_properties[value.substr(0, equals)] = value.substr(equals + 1);
+        } else {
+          Usage("unknown argument '" + name + "'");
+        }
+      });
   if (options.bootstrap.empty() || options.input_topic.empty() || options.output_topic.empty() ||
       options.group.empty() || options.transactional_id.empty()) {
     Usage("--bootstrap, --input, --output, --group and --transactional-id are required");

@@ -47,6 +47,8 @@
 #include <vector>
 
 #include "runtime/kafka/rd_handles.h"
+#include "tests/kafka/cli_args.h"
+#include "tests/kafka/crash_support.h"
 #include "tests/kafka/rd_test_support.h"
 #include "tests/kafka/worker_process.h"
 
@@ -66,10 +68,7 @@ constexpr int kSlots = 2;
 
 namespace rd = mephisto::rd;
 namespace rdt = mephisto::rd_test;
-using mephisto::kafka_test::After;
-using mephisto::kafka_test::MillisSince;
-using mephisto::kafka_test::SteadyClock;
-using mephisto::kafka_test::WorkerProcess;
+using namespace mephisto::kafka_test;
 
 [[noreturn]] void Fail(const std::string& what) {
   throw std::runtime_error(what);
@@ -87,67 +86,6 @@ struct DriverOptions {
 
 DriverOptions g_options;
 
-void OnClientError(rd_kafka_t*, int error, const char* reason, void*) {
-  std::cerr << "driver: librdkafka " << rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(error)) << ": "
-            << reason << '\n';
-}
-
-// `count` must outlive the producer.
-rd::HandlePtr MakeProducer(const std::string& bootstrap, rdt::DeliveryCount& count) {
-  rd::ConfPtr conf =
-      rdt::MakeConf({{"bootstrap.servers", bootstrap},
-                     {"enable.idempotence", "true"},  // keeps each partition in send order under retries
-                     {"linger.ms", "5"}},
-                    OnClientError);
-  rdt::CountDeliveries(conf.get(), count);
-  return rdt::MakeProducer(std::move(conf));
-}
-
-// A consumer that never joins its group: it reads by assign() or fetches a group's committed offsets.
-rdt::ConsumerPtr MakeConsumer(const std::string& bootstrap, const std::string& group,
-                              const std::string& isolation) {
-  return rdt::MakeConsumer(rdt::MakeConf({{"bootstrap.servers", bootstrap},
-                                          {"group.id", group},
-                                          {"enable.auto.commit", "false"},
-                                          {"enable.auto.offset.store", "false"},
-                                          {"enable.partition.eof", "true"},
-                                          {"auto.offset.reset", "earliest"},
-                                          {"isolation.level", isolation}},
-                                         OnClientError));
-}
-
-// The group's committed offsets for partitions 0..partitions-1 of `topic`; -1 where none is committed. The
-// consumer must be read_uncommitted: read_committed asks for stable offsets only, and the broker then answers
-// UNSTABLE_OFFSET_COMMIT for as long as a worker keeps a transaction open, which it nearly always does.
-std::vector<int64_t> CommittedOffsets(rd_kafka_t* consumer, const std::string& topic, int partitions) {
-  rd::PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
-  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
-  if (rd_kafka_resp_err_t err = rd_kafka_committed(consumer, list.get(), kTimeoutMs)) {
-    Fail(std::string("committed: ") + rd_kafka_err2str(err));
-  }
-  std::vector<int64_t> offsets(partitions, -1);
-  for (int i = 0; i < list->cnt; ++i) {
-    const rd_kafka_topic_partition_t& element = list->elems[i];
-    if (element.err) Fail(std::string("committed: ") + rd_kafka_err2str(element.err));
-    offsets.at(element.partition) = element.offset;
-  }
-  return offsets;
-}
-
-std::vector<int64_t> EndOffsets(rd_kafka_t* client, const std::string& topic, int partitions) {
-  std::vector<int64_t> ends;
-  for (int p = 0; p < partitions; ++p) {
-    int64_t low = 0;
-    int64_t high = 0;
-    if (rd_kafka_resp_err_t err =
-            rd_kafka_query_watermark_offsets(client, topic.c_str(), p, &low, &high, kTimeoutMs)) {
-      Fail("watermarks of " + topic + ": " + rd_kafka_err2str(err));
-    }
-    ends.push_back(high);
-  }
-  return ends;
-}
-
 struct Record {
   int32_t partition = 0;
   int64_t offset = 0;
@@ -156,43 +94,16 @@ struct Record {
   bool null_value = false;
 };
 
-// Everything in `topic` as a consumer with `isolation` sees it, in offset order per partition: reads until
-// every partition is at its end (for read_committed, the last stable offset), then keeps reading for a short
-// while, in case the transaction markers of the last commit were still on their way.
+// Everything in `topic` as a consumer with `isolation` sees it, in offset order per partition (ReadToEnd).
 std::vector<Record> ReadAll(const std::string& bootstrap, const std::string& topic, int partitions,
                             const std::string& isolation, const std::string& group) {
-  rdt::ConsumerPtr consumer = MakeConsumer(bootstrap, group, isolation);
-  rdt::AssignFromBeginning(consumer.get(), topic, partitions);
-  constexpr int64_t kSettleMs = 1'000;
   std::vector<Record> records;
-  std::vector<bool> at_end(partitions, false);
-  std::optional<SteadyClock::time_point> all_at_end_since;
-  const auto deadline = After(2 * kTimeoutMs);
-  for (;;) {
-    if (SteadyClock::now() > deadline) {
-      Fail("reading " + topic + " (" + isolation + ") timed out after " + std::to_string(records.size()) +
-           " records");
-    }
-    if (all_at_end_since && MillisSince(*all_at_end_since) >= kSettleMs) return records;
-    rd::MessagePtr message(rd_kafka_consumer_poll(consumer.get(), 100));
-    if (!message) continue;
-    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      at_end.at(message->partition) = true;
-      if (!all_at_end_since && std::all_of(at_end.begin(), at_end.end(), [](bool end) { return end; })) {
-        all_at_end_since = SteadyClock::now();
-      }
-      continue;
-    }
-    if (message->err) {
-      // Mostly transient; the deadline catches lasting trouble.
-      std::cerr << "driver: reader: " << rd_kafka_message_errstr(message.get()) << '\n';
-      continue;
-    }
-    at_end.at(message->partition) = false;
-    all_at_end_since.reset();
-    records.push_back({message->partition, message->offset, rdt::Text(message->key, message->key_len),
-                       rdt::Text(message->payload, message->len), message->payload == nullptr});
-  }
+  ReadToEnd(bootstrap, topic, partitions, isolation, group, kTimeoutMs,
+            [&](const rd_kafka_message_t& message) {
+              records.push_back({message.partition, message.offset, rdt::Text(message.key, message.key_len),
+                                 rdt::Text(message.payload, message.len), message.payload == nullptr});
+            });
+  return records;
 }
 
 // Best effort: the development broker is shared and long-lived, so the test cleans up after itself.
@@ -537,7 +448,7 @@ TEST_F(TableCountCrashTest, CountsAndOutputsAreExactAcrossSigkillsOfTwoWorkers) 
     }
   }
   rdt::DeliveryCount delivery;
-  rd::HandlePtr producer = MakeProducer(bootstrap_, delivery);
+  rd::HandlePtr producer = MakeDriverProducer(bootstrap_, delivery);
   rdt::CreateTopics(producer.get(), {events_topic_, results_topic_}, kPartitions, kTimeoutMs);
   int64_t produced = 0;
   auto produce_until = [&](int64_t end) {
@@ -627,18 +538,18 @@ TEST_F(TableCountCrashTest, CountsAndOutputsAreExactAcrossSigkillsOfTwoWorkers) 
   }
   const int64_t kills_ms = MillisSince(kills_start);
   produce_until(total_events);
-  const std::vector<int64_t> input_ends = EndOffsets(producer.get(), events_topic_, kPartitions);
+  const std::vector<int64_t> input_ends = EndOffsets(producer.get(), events_topic_, kPartitions, kTimeoutMs);
 
   // --- both workers finish the input: done once the group's committed offsets reach the input's end.
   const auto finish_start = SteadyClock::now();
-  rdt::ConsumerPtr offsets_reader = MakeConsumer(bootstrap_, app_id_, "read_uncommitted");
+  rdt::ConsumerPtr offsets_reader = MakeDriverConsumer(bootstrap_, app_id_, "read_uncommitted");
   std::vector<int64_t> committed;
   auto next_check = SteadyClock::now();
   const bool caught_up = PumpUntil(
       [&] {
         if (SteadyClock::now() < next_check) return false;
         next_check = After(500);
-        committed = CommittedOffsets(offsets_reader.get(), events_topic_, kPartitions);
+        committed = CommittedOffsets(offsets_reader.get(), events_topic_, kPartitions, kTimeoutMs);
         return committed == input_ends;
       },
       test_start_ + std::chrono::milliseconds(kRunBudgetMs));
@@ -650,6 +561,18 @@ TEST_F(TableCountCrashTest, CountsAndOutputsAreExactAcrossSigkillsOfTwoWorkers) 
                   << " ms); committed/end per partition:" << offsets.str()
                   << "; checking what was committed anyway";
   }
+  // A worker restarted moments ago may not have taken over SIGTERM yet (the CLI blocks it and reads it from a
+  // signalfd once it starts): wait for its start line, so the graceful stop below is a fair check.
+  const auto signals_ready = [&] {
+    for (Slot& slot : slots_) {
+      bool started = false;
+      for (const std::string& line : slot.process->lines())
+        started = started || line.find("starting on") != std::string::npos;
+      if (!started) return false;
+    }
+    return true;
+  };
+  (void)PumpUntil(signals_ready, SteadyClock::now() + std::chrono::milliseconds(30000));
   for (Slot& slot : slots_) slot.process->Signal(SIGTERM);
   for (Slot& slot : slots_) {
     std::optional<int> status = slot.process->WaitExit(After(kExitTimeoutMs));
@@ -804,12 +727,6 @@ TEST_F(TableCountCrashTest, CountsAndOutputsAreExactAcrossSigkillsOfTwoWorkers) 
   }
 }
 
-std::string DefaultWorkerPath() {
-  std::error_code error;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
-  return error ? "kafka_table_count_worker" : (self.parent_path() / "kafka_table_count_worker").string();
-}
-
 [[noreturn]] void Usage(const std::string& problem) {
   std::cerr << "kafka_table_count_crash_test: " << problem << "\n"
             << "usage: kafka_table_count_crash_test [--worker PATH] [--seed N] [--events N] [--keys N] "
@@ -818,28 +735,17 @@ std::string DefaultWorkerPath() {
 }
 
 int64_t ParseInt(const std::string& name, const std::string& text, int64_t min) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value < min) {
-    Usage(name + " needs an integer >= " + std::to_string(min) + ", got '" + text + "'");
-  }
-  return value;
+  return mephisto::kafka_test::ParseInt(name, text, min, Usage);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);  // removes the --gtest_* flags
-  g_options.worker_path = DefaultWorkerPath();
-  for (int i = 1; i < argc; i += 2) {
-    const std::string name = argv[i];
-    if (i + 1 >= argc) Usage(name + " needs a value");
-    const std::string value = argv[i + 1];
-    if (name == "--worker") {
-      g_options.worker_path = value;
-    } else if (name == "--seed") {
-      g_options.seed = static_cast<uint64_t>(std::strtoull(value.c_str(), nullptr, 10));
-    } else if (name == "--events") {
+  g_options.worker_path = SiblingProgram("kafka_table_count_worker");
+  ForEachOption(argc, argv, Usage, [&](const std::string& name, const std::string& value) {
+    if (ParseDriverOption(name, value, g_options.worker_path, g_options.seed)) return;
+    if (name == "--events") {
       g_options.events = ParseInt(name, value, 1);
     } else if (name == "--keys") {
       g_options.keys = static_cast<int>(ParseInt(name, value, 1));
@@ -848,6 +754,6 @@ int main(int argc, char** argv) {
     } else {
       Usage("unknown argument '" + name + "'");
     }
-  }
+  });
   return RUN_ALL_TESTS();
 }

@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.h"
 #include "runtime/app/app.h"
 #include "runtime/kafka/kafka_broker_client.h"
 #include "runtime/loop/event_loop.h"
@@ -53,11 +54,7 @@
 namespace {
 
 using namespace mephisto;
-
-// Anything that makes the figures meaningless: the run stops with this message and a non-zero exit.
-struct BenchFailure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using namespace mephisto::bench;
 
 struct Settings {
   std::string bootstrap;
@@ -82,10 +79,6 @@ double cpu_s(clockid_t clock) {
   timespec now{};
   clock_gettime(clock, &now);
   return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
-}
-
-double wall_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // One side's run. Two figures: `total`, events/s from the start (subscribe, or App::run) to the last delivery
@@ -170,102 +163,11 @@ ConsumerConfig consumer_config(const AppSettings& settings) {
   return config;
 }
 
-// Runs fn on a fiber of the loop and the loop until fn returns; rethrows what fn threw.
-void on_fiber(EventLoop& loop, const std::string& name, const std::function<void()>& fn, int64_t timeout_ms) {
-  bool finished = false;
-  std::exception_ptr error;
-  loop.spawn(name, [&] {
-    try {
-      fn();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    finished = true;
-  });
-  const RealClock clock;
-  if (!loop.run([&] { return finished; }, clock.now_ms() + timeout_ms)) {
-    throw BenchFailure(name + ": did not finish within " + std::to_string(timeout_ms) + " ms");
-  }
-  if (error) std::rethrow_exception(error);
-}
-
-void check(const Status& status, const std::string& what) {
-  if (!status.ok()) throw BenchFailure(what + ": " + status.error().to_string());
-}
-
 // --- setup -------------------------------------------------------------------------------------------------
-
-void create_topics(EventLoop& loop, BrokerClient& client, const std::vector<std::string>& names,
-                   int32_t partitions) {
-  on_fiber(
-      loop, "create-topics",
-      [&] {
-        auto admin = client.admin();
-        if (!admin.ok()) throw BenchFailure("admin: " + admin.error().to_string());
-        for (const auto& name : names)
-          check(admin.value()->create_topic({name, partitions, 1, {}}, 60'000), name);
-      },
-      120'000);
-}
-
-void delete_topics_with_prefix(EventLoop& loop, BrokerClient& client, const std::string& prefix) {
-  try {
-    on_fiber(
-        loop, "delete-topics",
-        [&] {
-          auto admin = client.admin();
-          if (!admin.ok()) throw BenchFailure("admin: " + admin.error().to_string());
-          auto names = admin.value()->list_topics(30'000);
-          if (!names.ok()) throw BenchFailure("list topics: " + names.error().to_string());
-          for (const auto& name : names.value()) {
-            if (name.rfind(prefix, 0) == 0)
-              check(admin.value()->delete_topic(name, 30'000), "delete " + name);
-          }
-        },
-        120'000);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "warning: deleting the benchmark topics failed (%s); delete %s* by hand\n", e.what(),
-                 prefix.c_str());
-  }
-}
 
 void preload(EventLoop& loop, BrokerClient& client, const Settings& s, const std::string& topic) {
   const double start = wall_s();
-  on_fiber(
-      loop, "preload",
-      [&] {
-        ProducerConfig config;
-        config.client_id = "bench-app-pipeline-preload";
-        config.extra = {{"batch.num.messages", "10000"}, {"batch.size", "1000000"}};
-        auto producer = client.producer(config);
-        if (!producer.ok()) throw BenchFailure("preload producer: " + producer.error().to_string());
-        int64_t delivered = 0;
-        std::string failure;
-        const std::string body(static_cast<size_t>(s.value_bytes), 'v');
-        for (int64_t i = 0; i < s.records; ++i) {
-          ProducerRecord record;
-          record.topic = topic;
-          record.key = "k" + std::to_string(i % kKeyCount);
-          record.value = body;
-          for (;;) {
-            const Status sent = producer.value()->send(record, [&](const Result<RecordMetadata>& result) {
-              if (result.ok()) {
-                ++delivered;
-              } else if (failure.empty()) {
-                failure = result.error().to_string();
-              }
-            });
-            if (sent.ok()) break;
-            if (sent.code() != ErrorCode::kQueueFull) check(sent, "preload send");
-            loop.park_until(loop.clock().now_ms() + 1);
-          }
-          if (i % 1000 == 0) loop.yield();
-        }
-        check(producer.value()->flush(120'000), "preload flush");
-        if (delivered != s.records)
-          throw BenchFailure("preload: " + std::to_string(delivered) + " delivered; " + failure);
-      },
-      300'000);
+  produce_records(loop, client, "bench-app-pipeline-preload", topic, s.records, kKeyCount, s.value_bytes);
   std::printf("preloaded %lld records of %d bytes into %s (%d partitions) in %.1f s\n",
               static_cast<long long>(s.records), s.value_bytes, topic.c_str(), s.partitions,
               wall_s() - start);
@@ -580,11 +482,7 @@ int run(const Settings& s) {
     std::fprintf(stderr, "bench_app_pipeline: error: %s\n", e.what());
     exit_code = 1;
   }
-  if (s.keep_topics) {
-    std::printf("topics kept: %s*\n", prefix.c_str());
-  } else {
-    delete_topics_with_prefix(loop, client, prefix);
-  }
+  clean_up_topics(loop, client, prefix, s.keep_topics);
   return exit_code;
 }
 
@@ -592,9 +490,8 @@ int run(const Settings& s) {
 
 int main(int argc, char** argv) {
   Settings s;
-  if (const char* env = std::getenv("MEPHISTO_KAFKA_BOOTSTRAP")) s.bootstrap = env;
   CLI::App app{"Events/s of the App runtime vs a hand-written binding loop (consume -> produce), as a ratio"};
-  app.add_option("--bootstrap", s.bootstrap, "broker address (default: $MEPHISTO_KAFKA_BOOTSTRAP)");
+  add_bootstrap_option(app, s.bootstrap);
   app.add_option("--records", s.records, "records preloaded and moved per side and round")
       ->check(CLI::PositiveNumber);
   app.add_option("--value-bytes", s.value_bytes, "value size")->check(CLI::PositiveNumber);
@@ -619,28 +516,8 @@ int main(int argc, char** argv) {
   app.add_option("--producer-property", producer_properties,
                  "NAME=VALUE: a further librdkafka producer property for both sides (repeatable)");
   CLI11_PARSE(app, argc, argv);
-  for (const auto& [arguments, properties] : {std::pair{&consumer_properties, &s.consumer_properties},
-                                              {&producer_properties, &s.producer_properties}}) {
-    for (const std::string& argument : *arguments) {
-      const size_t equals = argument.find('=');
-      if (equals == std::string::npos || equals == 0) {
-        std::fprintf(stderr, "bench_app_pipeline: error: property '%s' is not NAME=VALUE\n",
-                     argument.c_str());
-        return 2;
-      }
-      (*properties)[argument.substr(0, equals)] = argument.substr(equals + 1);
-    }
-  }
-  if (s.bootstrap.empty()) {
-    std::fprintf(stderr,
-                 "bench_app_pipeline: error: no broker address: pass --bootstrap HOST:PORT or set "
-                 "MEPHISTO_KAFKA_BOOTSTRAP (start a broker with `tools/kafka/broker start`)\n");
-    return 2;
-  }
-  try {
-    return run(s);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_app_pipeline: error: %s\n", e.what());
-    return 1;
-  }
+  return finish_main(
+      "bench_app_pipeline", s.bootstrap,
+      {{consumer_properties, s.consumer_properties}, {producer_properties, s.producer_properties}},
+      [&] { return run(s); });
 }

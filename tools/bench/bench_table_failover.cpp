@@ -241,7 +241,8 @@ Measurement run_failover(EventLoop& loop, const Settings& s, int32_t standby, co
     throw BenchFailure("after the failover b's table holds " + std::to_string(present) + " of " +
                        std::to_string(std::min(s.keys, s.records)) + " keys");
   }
-  std::printf("  (verified: b's table holds all %lld keys after the failover)\n", static_cast<long long>(present));
+  std::printf("  (verified: b's table holds all %lld keys after the failover)\n",
+              static_cast<long long>(present));
   std::printf("  (run %s: a held %zu partitions; b applied %lld changelog records before the stop)\n",
               id.c_str(), a_held, static_cast<long long>(m.standby_applied));
 
@@ -358,11 +359,7 @@ int run(const Settings& s) {
     std::fprintf(stderr, "bench_table_failover: error: %s\n", e.what());
     exit_code = 1;
   }
-  if (s.keep_topics) {
-    std::printf("topics kept: %s*\n", prefix.c_str());
-  } else {
-    delete_topics_with_prefix(loop, client, prefix);
-  }
+  clean_up_topics(loop, client, prefix, s.keep_topics);
   if (s.data_root.empty()) std::filesystem::remove_all(data_root);
   return exit_code;
 }
@@ -371,9 +368,8 @@ int run(const Settings& s) {
 
 int main(int argc, char** argv) {
   Settings s;
-  if (const char* env = std::getenv("MEPHISTO_KAFKA_BOOTSTRAP")) s.bootstrap = env;
   CLI::App app{"Table failover time with and without standby replicas (two workers, one stopped)"};
-  app.add_option("--bootstrap", s.bootstrap, "broker address (default: $MEPHISTO_KAFKA_BOOTSTRAP)");
+  add_bootstrap_option(app, s.bootstrap);
   app.add_option("--records", s.records, "table updates preloaded")->check(CLI::PositiveNumber);
   app.add_option("--keys", s.keys, "distinct keys")->check(CLI::PositiveNumber);
   app.add_option("--value-bytes", s.value_bytes, "value size")->check(CLI::PositiveNumber);
@@ -389,25 +385,6 @@ int main(int argc, char** argv) {
   app.add_option("--consumer-property", consumer_properties,
                  "NAME=VALUE: a further librdkafka consumer property for the workers (repeatable)");
   CLI11_PARSE(app, argc, argv);
-  for (const std::string& argument : consumer_properties) {
-    const size_t equals = argument.find('=');
-    if (equals == std::string::npos || equals == 0) {
-      std::fprintf(stderr, "bench_table_failover: error: property '%s' is not NAME=VALUE\n",
-                   argument.c_str());
-      return 2;
-    }
-    s.consumer_properties[argument.substr(0, equals)] = argument.substr(equals + 1);
-  }
-  if (s.bootstrap.empty()) {
-    std::fprintf(stderr,
-                 "bench_table_failover: error: no broker address: pass --bootstrap HOST:PORT or set "
-                 "MEPHISTO_KAFKA_BOOTSTRAP (start a broker with `tools/kafka/broker start`)\n");
-    return 2;
-  }
-  try {
-    return run(s);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_table_failover: error: %s\n", e.what());
-    return 1;
-  }
+  return finish_main("bench_table_failover", s.bootstrap, {{consumer_properties, s.consumer_properties}},
+                     [&] { return run(s); });
 }

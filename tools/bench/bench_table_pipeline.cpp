@@ -341,11 +341,7 @@ int run(const Settings& s) {
     std::fprintf(stderr, "bench_table_pipeline: error: %s\n", e.what());
     exit_code = 1;
   }
-  if (s.keep_topics) {
-    std::printf("topics kept: %s*\n", prefix.c_str());
-  } else {
-    delete_topics_with_prefix(loop, client, prefix);
-  }
+  clean_up_topics(loop, client, prefix, s.keep_topics);
   if (s.data_root.empty()) std::filesystem::remove_all(data_root);
   return exit_code;
 }
@@ -354,9 +350,8 @@ int run(const Settings& s) {
 
 int main(int argc, char** argv) {
   Settings s;
-  if (const char* env = std::getenv("MEPHISTO_KAFKA_BOOTSTRAP")) s.bootstrap = env;
   CLI::App app{"Events/s of a consume -> table update -> produce App, at_least_once vs exactly_once"};
-  app.add_option("--bootstrap", s.bootstrap, "broker address (default: $MEPHISTO_KAFKA_BOOTSTRAP)");
+  add_bootstrap_option(app, s.bootstrap);
   app.add_option("--records", s.records, "events preloaded and processed per run")
       ->check(CLI::PositiveNumber);
   app.add_option("--keys", s.keys, "distinct keys")->check(CLI::PositiveNumber);
@@ -382,28 +377,8 @@ int main(int argc, char** argv) {
   app.add_option("--producer-property", producer_properties,
                  "NAME=VALUE: a further librdkafka producer property (repeatable)");
   CLI11_PARSE(app, argc, argv);
-  for (const auto& [arguments, properties] : {std::pair{&consumer_properties, &s.consumer_properties},
-                                              {&producer_properties, &s.producer_properties}}) {
-    for (const std::string& argument : *arguments) {
-      const size_t equals = argument.find('=');
-      if (equals == std::string::npos || equals == 0) {
-        std::fprintf(stderr, "bench_table_pipeline: error: property '%s' is not NAME=VALUE\n",
-                     argument.c_str());
-        return 2;
-      }
-      (*properties)[argument.substr(0, equals)] = argument.substr(equals + 1);
-    }
-  }
-  if (s.bootstrap.empty()) {
-    std::fprintf(stderr,
-                 "bench_table_pipeline: error: no broker address: pass --bootstrap HOST:PORT or set "
-                 "MEPHISTO_KAFKA_BOOTSTRAP (start a broker with `tools/kafka/broker start`)\n");
-    return 2;
-  }
-  try {
-    return run(s);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_table_pipeline: error: %s\n", e.what());
-    return 1;
-  }
+  return finish_main(
+      "bench_table_pipeline", s.bootstrap,
+      {{consumer_properties, s.consumer_properties}, {producer_properties, s.producer_properties}},
+      [&] { return run(s); });
 }

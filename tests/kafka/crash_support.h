@@ -1,0 +1,47 @@
+// The broker side shared by the SIGKILL drivers (eos_crash_test.cpp, table_count_crash_test.cpp): their
+// event producer, their non-joining consumers, a group's committed offsets, a topic's end offsets, and
+// reading a topic to its end. Raw librdkafka on top of rd_test_support.h, so that a fault in Mephisto's
+// binding cannot hide in the checking. Every helper throws std::runtime_error, naming what failed.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runtime/kafka/rd_handles.h"
+#include "tests/kafka/rd_test_support.h"
+
+namespace mephisto::kafka_test {
+
+// librdkafka's error callback of the drivers' clients: logs "driver: librdkafka NAME: reason" to stderr.
+void OnClientError(rd_kafka_t* rk, int error, const char* reason, void* opaque);
+
+// An idempotent producer (each partition stays in send order under retries) whose delivery reports go to
+// `count`, which must outlive the producer.
+rd::HandlePtr MakeDriverProducer(const std::string& bootstrap, rd_test::DeliveryCount& count);
+
+// A consumer that never joins its group: it reads by assign() or fetches a group's committed offsets.
+rd_test::ConsumerPtr MakeDriverConsumer(const std::string& bootstrap, const std::string& group,
+                                        const std::string& isolation);
+
+// The group's committed offsets for partitions 0..partitions-1 of `topic`; -1 where none is committed. The
+// consumer must be read_uncommitted: read_committed asks for stable offsets only, and the broker then answers
+// UNSTABLE_OFFSET_COMMIT for as long as a worker keeps a transaction open, which it nearly always does.
+std::vector<int64_t> CommittedOffsets(rd_kafka_t* consumer, const std::string& topic, int partitions,
+                                      int timeout_ms);
+
+// The high watermarks of partitions 0..partitions-1 of `topic`.
+std::vector<int64_t> EndOffsets(rd_kafka_t* client, const std::string& topic, int partitions, int timeout_ms);
+
+// Passes every record of `topic` as a consumer with `isolation` sees it to `on_record`, in offset order per
+// partition: reads until every partition is at its end (for read_committed, the last stable offset), then
+// keeps reading for a short while, in case the transaction markers of the last commit were still on their way
+// (the coordinator writes them after answering EndTxn). Fails after 2 * timeout_ms.
+void ReadToEnd(const std::string& bootstrap, const std::string& topic, int partitions,
+               const std::string& isolation, const std::string& group, int timeout_ms,
+               const std::function<void(const rd_kafka_message_t&)>& on_record);
+
+}  // namespace mephisto::kafka_test
