@@ -115,7 +115,6 @@ void Tables::apply(std::vector<ConsumerRecord> records) {
         }
         part->next_offset = batch.back().offset + 1;
         part->restore_records += static_cast<int64_t>(batch.size());
-        records_restored_ += static_cast<int64_t>(batch.size());
         engine_.stats_.table_records_restored += static_cast<int64_t>(batch.size());
       }
     }

@@ -49,7 +49,7 @@ struct TableDecl {
   TableKind kind = TableKind::kTable;
   TopicDecl* source = nullptr;  // partitioned like this topic; null only for a GlobalTable declared without
   int32_t partitions = -1;      // declared count (no source), else learnt from the source at start
-  std::string help;             // for `mephisto tables`
+  std::string help;  // Faust's Table(help=...); kept for a `mephisto tables` listing (not built yet)
 };
 
 class Tables {
@@ -92,9 +92,6 @@ class Tables {
   void on_committed();
   // Exactly-once abort: every overlay is dropped, so state is the last committed one again.
   void discard_uncommitted();
-
-  // Counters for stats and tests.
-  [[nodiscard]] int64_t records_restored() const { return records_restored_; }
 
  private:
   enum class Role { kNone, kRestoring, kActive, kStandby, kGlobal };
@@ -160,7 +157,6 @@ class Tables {
   bool reader_done_ = false;
   FiberId reader_fiber_ = kNoFiber;
   FiberId stop_waiter_ = kNoFiber;
-  int64_t records_restored_ = 0;
   int32_t end_queries_running_ = 0;
   int64_t last_progress_log_ms_ = 0;
 };
