@@ -16,6 +16,9 @@
 //     longer matches its slot). When skipped entries pile up, the heap is compacted.
 //   - A fiber has at most one pending queue entry: its start, its wake-up, its yield turn, or its
 //     park deadline.
+//   - A paused process's entries are moved, as they come due, from the heap to the process's `held` list (in
+//     pop order, which is their original order) and pushed back on resume. stale_entries_ counts dead
+//     entries in the heap and in the held lists alike, and compact() purges both.
 #include "sim/executor.h"
 
 #include <algorithm>
@@ -46,6 +49,10 @@ constexpr int64_t kNever = INT64_MAX;
 // Yield's tie: after every event already queued for the current time (ties are drawn below this... almost
 // always; seq settles the rare equal draw), so every other runnable fiber runs once first.
 constexpr uint64_t kYieldTie = UINT64_MAX;
+// Resume's tie: entries held while a process was paused were due before anything still queued, so they go
+// first at the current time, in their original order (seq), as one block. A constant rather than a draw, so
+// a resume does not shift the order stream.
+constexpr uint64_t kResumeTie = 0;
 // How many times a fiber being unwound may swallow the forced_unwind (see keep_unwinding) before we stop.
 constexpr uint32_t kMaxUnwindRethrows = 100;
 // Marks a queue entry's target as a fiber slot (else a timer slot).
@@ -122,6 +129,7 @@ struct Process {
   std::string name;
   ProcessMain main;
   bool running = false;
+  bool paused = false;  // pause(): its due entries go to `held` instead of running
   uint32_t incarnation = 0;
   int64_t clock_offset_ms = 0;
   Disk disk;
@@ -131,6 +139,7 @@ struct Process {
   std::vector<std::shared_ptr<void>> kept;
   Fiber* newest_fiber = nullptr;
   uint32_t newest_timer = kNil;
+  std::vector<QueueEntry> held;  // while paused: the entries that came due, in their original order
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -155,6 +164,9 @@ class ExecutorCore {
   void start(ProcessId id, bool wipe_disk);
   void crash(ProcessId id);
   [[nodiscard]] bool running(ProcessId id) const { return process(id).running; }
+  void pause(ProcessId id);
+  void resume(ProcessId id);
+  [[nodiscard]] bool paused(ProcessId id) const { return process(id).paused; }
   ProcessContext& context(ProcessId id);
   void set_clock_offset(ProcessId id, int64_t offset_ms);
 
@@ -178,6 +190,7 @@ class ExecutorCore {
   uint64_t draw_tie() { return order_random_.next_u64(); }
   void push(int64_t time_ms, uint64_t tie, uint32_t target, uint32_t generation);
   [[nodiscard]] bool is_live(const QueueEntry& entry) const;
+  [[nodiscard]] Process& owner_of(const QueueEntry& entry) const;
   void compact();
   // Pops and runs the next live event at or before limit_ms. False if there is none.
   bool step(int64_t limit_ms);
@@ -207,6 +220,8 @@ class ExecutorCore {
 
   // --- processes
   void drop_fibers_and_timers(Process* process);
+  // Forgets the held entries of a crashed process (all dead by then) and ends its pause.
+  void drop_held(Process* process);
 
   // Declared first, destroyed last: fibers return their stacks here while they are torn down.
   fibers::StackPool stacks_{kMaxIdleStacks};
@@ -227,6 +242,7 @@ class ExecutorCore {
   std::vector<std::unique_ptr<Fiber>> fibers_;  // unique_ptr: a Fiber's address is stable while it runs
   std::vector<uint32_t> free_fibers_;
   std::vector<std::unique_ptr<Process>> processes_;  // [0] is kWorld
+  size_t paused_processes_ = 0;  // while 0, step() skips the owner lookup: runs that never pause pay nothing
 
   Fiber* current_fiber_ = nullptr;
   ProcessId current_process_ = kWorld;
@@ -388,11 +404,18 @@ bool ExecutorCore::is_live(const QueueEntry& entry) const {
   return slot.pending && slot.generation == entry.generation;
 }
 
+Process& ExecutorCore::owner_of(const QueueEntry& entry) const {
+  if (entry.target & kFiberBit) return *fibers_[entry.target & ~kFiberBit]->process;
+  return *processes_[timers_[entry.target].owner];
+}
+
 void ExecutorCore::compact() {
   // Removing entries and re-heapifying keeps the pop order: keys are unique, so the heap's top is always the
-  // one smallest live key.
-  std::erase_if(queue_, [this](const QueueEntry& entry) { return !is_live(entry); });
+  // one smallest live key. Held lists keep their order (erase_if is stable).
+  const auto dead = [this](const QueueEntry& entry) { return !is_live(entry); };
+  std::erase_if(queue_, dead);
   std::make_heap(queue_.begin(), queue_.end(), RunsLater{});
+  for (auto& p : processes_) std::erase_if(p->held, dead);
   stale_entries_ = 0;
 }
 
@@ -406,6 +429,14 @@ bool ExecutorCore::step(int64_t limit_ms) {
       SIM_CHECK(stale_entries_ > 0, "stale-entry count out of step with the queue");
       --stale_entries_;
       continue;
+    }
+    if (paused_processes_ > 0) {
+      // SIGSTOP: the event stays pending, set aside in order. Time does not move for it: it has not run.
+      Process& owner = owner_of(top);
+      if (owner.paused) {
+        owner.held.push_back(top);
+        continue;
+      }
     }
     SIM_CHECK(top.time_ms >= now_ms_, "event at {} ms is before now", top.time_ms);
     now_ms_ = top.time_ms;
@@ -823,6 +854,52 @@ void ExecutorCore::drop_fibers_and_timers(Process* p) {
   }
 }
 
+void ExecutorCore::drop_held(Process* p) {
+  // Every held entry is dead now (its timer released, its fiber's event cancelled) and was counted stale
+  // when it died.
+  for (const QueueEntry& entry : p->held) {
+    SIM_CHECK(!is_live(entry), "a held entry of crashed process '{}' is still live", p->name);
+    SIM_CHECK(stale_entries_ > 0, "stale-entry count out of step with the held entries");
+    --stale_entries_;
+  }
+  p->held.clear();
+  if (p->paused) {
+    p->paused = false;
+    --paused_processes_;
+  }
+}
+
+void ExecutorCore::pause(ProcessId id) {
+  SIM_CHECK(id != kWorld, "the world process cannot be paused (pause a process instead)");
+  Process& p = process(id);
+  // Like crash(), a no-op when it cannot apply, so fault schedules may overlap.
+  if (!p.running || p.paused) return;
+  p.paused = true;
+  ++paused_processes_;
+  log_->record(now_ms_, p.name, "pause", fmt::format("incarnation={}", p.incarnation));
+}
+
+void ExecutorCore::resume(ProcessId id) {
+  Process& p = process(id);
+  if (!p.paused) return;
+  p.paused = false;
+  --paused_processes_;
+  // Moved out first: a push below may compact, which purges the held lists.
+  std::vector<QueueEntry> held = std::move(p.held);
+  p.held.clear();
+  std::erase_if(held, [this](const QueueEntry& entry) {
+    if (is_live(entry)) return false;
+    SIM_CHECK(stale_entries_ > 0, "stale-entry count out of step with the held entries");
+    --stale_entries_;
+    return true;
+  });
+  log_->record(now_ms_, p.name, "resume", fmt::format("incarnation={} held={}", p.incarnation, held.size()));
+  // Overdue entries run now (a deadline that passed fires at once); an entry is later than now only when
+  // run_until(INT64_MAX) went idle with it held, and then it keeps its time.
+  for (const QueueEntry& entry : held)
+    push(std::max(now_ms_, entry.time_ms), kResumeTie, entry.target, entry.generation);
+}
+
 void ExecutorCore::crash(ProcessId id) {
   SIM_CHECK(id != kWorld, "the world process cannot crash");
   Process& p = process(id);
@@ -842,6 +919,7 @@ void ExecutorCore::crash(ProcessId id) {
   // try to schedule for this process is dropped.
   p.running = false;
   drop_fibers_and_timers(&p);
+  drop_held(&p);
   // The process's memory goes last, newest object first: fibers may have referred to it until they were
   // unwound.
   auto kept = std::move(p.kept);
@@ -914,6 +992,15 @@ void Executor::crash(ProcessId process) {
 }
 bool Executor::running(ProcessId process) const {
   return impl_->core.running(process);
+}
+void Executor::pause(ProcessId process) {
+  impl_->core.pause(process);
+}
+void Executor::resume(ProcessId process) {
+  impl_->core.resume(process);
+}
+bool Executor::paused(ProcessId process) const {
+  return impl_->core.paused(process);
 }
 ProcessContext& Executor::context(ProcessId process) {
   return impl_->core.context(process);

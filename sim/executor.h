@@ -90,6 +90,17 @@ class Executor {
   // cannot be unwound from under itself): crash it from a timer, e.g. after(0, kWorld, ...).
   void crash(ProcessId process);
   [[nodiscard]] bool running(ProcessId process) const;
+  // SIGSTOP / SIGCONT. While paused, nothing of the process runs: every event it owns (timers, fiber starts,
+  // wake-ups, yield turns, park deadlines, network deliveries to it) is held as it comes due, and resume()
+  // runs the held ones at the then-current time, first among that time's events, in their original order
+  // (deadlines that passed fire at once); the rest keep their times. The process stays running(): it may be
+  // woken, get timers and messages, and be crashed (which drops everything and ends the pause). pause() of a
+  // process that is not running or already paused, and resume() of one that is not paused, are no-ops.
+  // Pausing kWorld is a bug. Called from the process's own fiber or timer, pause() takes effect when that
+  // returns or suspends.
+  void pause(ProcessId process);
+  void resume(ProcessId process);
+  [[nodiscard]] bool paused(ProcessId process) const;
   ProcessContext& context(ProcessId process);  // Precondition: running(process)
   // Clock skew of a process relative to global virtual time (a fault; may be negative, may jump). Survives
   // restarts (it belongs to the machine). Parked fibers' deadlines move with the clock: a jump forward past a

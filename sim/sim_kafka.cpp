@@ -18,6 +18,7 @@ struct SimKafka::Impl {
     cc.default_replication_factor = c.default_replication_factor;
     cc.min_insync_replicas = c.min_insync_replicas;
     cc.unclean_leader_election = c.unclean_leader_election;
+    cc.replica_lag_time_max_ms = c.replica_lag_time_max_ms;
     return cc;
   }
 
@@ -25,6 +26,7 @@ struct SimKafka::Impl {
   SimKafkaConfig config;
   Network network;
   Cluster cluster;
+  History* history = nullptr;
 };
 
 SimKafka::SimKafka(Executor& executor, const SimKafkaConfig& config)
@@ -57,6 +59,13 @@ void SimKafka::request(ProcessId from, int32_t broker, RequestHeader header, Req
                                                   });
                              });
       });
+}
+
+void SimKafka::set_history(History* history) {
+  impl_->history = history;
+}
+History* SimKafka::history() const {
+  return impl_->history;
 }
 
 void SimKafka::crash_broker(int32_t broker) { impl_->cluster.crash_broker(broker); }

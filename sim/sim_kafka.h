@@ -12,6 +12,7 @@
 namespace mephisto::sim {
 
 class Cluster;
+class History;
 class Network;
 struct ClusterConfig;
 
@@ -20,6 +21,8 @@ struct SimKafkaConfig {
   int16_t default_replication_factor = 3;
   int16_t min_insync_replicas = 2;
   bool unclean_leader_election = false;
+  // A follower that has not caught up for this long leaves the ISR (replica.lag.time.max.ms).
+  int64_t replica_lag_time_max_ms = 30000;
   // One-way network latency between any two nodes is drawn uniformly in [min, max] per message.
   int64_t latency_min_ms = 1;
   int64_t latency_max_ms = 3;
@@ -40,6 +43,12 @@ class SimKafka {
   // executor event owned by `from`, so it is dropped if that process crashes first.
   void request(ProcessId from, int32_t broker, RequestHeader header, Request request,
                std::function<void(Response)> on_response);
+
+  // The history the simulated clients record into (sim/history.h); nullptr (the default): nothing is
+  // recorded. Not owned: `history` must outlive every client created while it is attached. Clients pick it up
+  // when they are created, so attach it before creating the clients whose actions it should hold.
+  void set_history(History* history);
+  [[nodiscard]] History* history() const;
 
   // --- faults (each logged to the event log)
   void crash_broker(int32_t broker);

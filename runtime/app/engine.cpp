@@ -6,6 +6,7 @@
 #include <cassert>
 #include <exception>
 
+#include <fmt/format.h>
 #include <boost/context/fiber.hpp>
 
 #include "runtime/app/engine_internal.h"
@@ -123,6 +124,14 @@ std::vector<TopicPartition> Engine::assignment() const {
 
 Status Engine::run(const Env& env) {
   assert(!running_ && !shutting_down_ && "Engine::run is called once");
+  // A planted bug (runtime/seam/planted.h) is a deliberate defect: whatever asked for it, it must never run
+  // against real Kafka, so nothing at all is done unless the broker client is the simulator's.
+  if (env.planted != PlantedBug::kNone && (env.broker == nullptr || !env.broker->simulated())) {
+    return Error::of(ErrorCode::kInvalidArg,
+                     fmt::format("planted bug '{}' requested on a broker client that is not the simulator's: "
+                                 "planted bugs exist only in the simulator",
+                                 planted_bug_name(env.planted)));
+  }
   if (Status valid = validate(settings_); !valid.ok()) return valid;
   assert(env.clock != nullptr && env.scheduler != nullptr && env.random != nullptr && env.broker != nullptr);
   env_ = env;
@@ -275,11 +284,17 @@ void Engine::shutdown() {
   }
   if (exactly_once() && transaction_open_ && producer_) {
     // A transaction still open (a failed worker's, or one begun by the last revoke): abort it now rather than
-    // let it hold back read_committed readers until the transaction timeout.
-    if (Status aborted = producer_->abort_transaction(kCommitTimeoutMs); !aborted.ok()) {
-      log_.warn("abort_transaction at stop: {}", aborted.error().message);
+    // let it hold back read_committed readers until the transaction timeout. A commit parked in a producer
+    // call on the commit fiber (abort_and_rejoin left the abort to here) finishes first: two transactional
+    // calls at once are refused by librdkafka (a conflicting call in progress).
+    lock_commits();
+    if (transaction_open_) {
+      if (Status aborted = producer_->abort_transaction(kCommitTimeoutMs); !aborted.ok()) {
+        log_.warn("abort_transaction at stop: {}", aborted.error().message);
+      }
+      transaction_open_ = false;
     }
-    transaction_open_ = false;
+    unlock_commits();
   }
   tables_->stop();
   if (producer_ && !failed_) {
@@ -313,6 +328,10 @@ Status Engine::start_clients() {
     // One transactional producer per worker (EOS v2): a restarted worker with the same id fences its
     // predecessor's producer and aborts its open transaction at once.
     producer.transactional_id = settings_.id + "-" + settings_.worker_id;
+    // planted bug (runtime/seam/planted.h): a fresh id per incarnation, so a restart fences nobody.
+    if (env_.planted == PlantedBug::kNoFencing) {
+      *producer.transactional_id += fmt::format("-{:016x}", env_.random->next_u64());
+    }
     producer.transaction_timeout_ms = kTransactionTimeoutMs;
   }
   producer.acks = settings_.producer_acks;

@@ -251,6 +251,8 @@ class Engine final : private RebalanceListener {
   void drop_buffered(const std::set<TopicPartition>& partitions);
   void wait_in_flight(const std::set<TopicPartition>& partitions, int64_t timeout_ms);
   Status commit_now(const std::set<TopicPartition>* only);
+  // Planted bug kRevokedCommitKept: adds the kept offsets of revoked partitions to a commit.
+  void add_kept_revoked_offsets(std::map<TopicPartition, int64_t>& offsets) const;
   void give_up(const std::vector<TopicPartition>& partitions, bool commit_first);
   void run_actor(app_internal::AgentDecl* agent, int32_t index);
   // Returns whether the actor restarts.
@@ -309,6 +311,9 @@ class Engine final : private RebalanceListener {
   // owned them, so a worker the group has moved on from is rejected (the consumer's own metadata falls back to
   // generation -1 once it learns it was removed, which a coordinator accepts).
   GroupMetadata assignment_group_;
+  // Planted bug kRevokedCommitKept (runtime/seam/planted.h) only: commit positions of partitions revoked from
+  // this worker, committed again at its next commit (over their new owner's progress).
+  std::map<TopicPartition, int64_t> kept_revoked_offsets_;
   std::deque<FiberId> gate_waiters_;
   FiberId commit_point_waiter_ = kNoFiber;
   int64_t transaction_sends_ = 0;  // records sent in the open transaction

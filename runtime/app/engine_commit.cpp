@@ -8,6 +8,15 @@
 
 namespace mephisto {
 
+namespace {
+// What commit_transaction returns when the worker has failed: nothing was committed.
+Error not_committed(const std::optional<Error>& failure) {
+  return Error::of(ErrorCode::kState,
+                   fmt::format("the worker has failed ({}): its transaction is not committed",
+                               failure.has_value() ? failure->message : std::string("stopping")));
+}
+}  // namespace
+
 Status Engine::begin_transaction() {
   if (Status begun = producer_->begin_transaction(); !begun.ok()) {
     rejoin_ = true;
@@ -48,16 +57,38 @@ Status Engine::reach_commit_point() {
 }
 
 Status Engine::commit_transaction(bool begin_next) {
-  if (failed_ || !transaction_open_) return {};
+  // OK means the open transaction's work is committed (or there was none): callers act on it — a revoke
+  // (give_up) then moves the transaction's table writes into the stores (Tables::on_revoked). A failed
+  // worker commits nothing, so it must say so: its transaction is aborted (at stop, or by the coordinator).
+  if (failed_) return not_committed(error_);
+  if (!transaction_open_) return {};
   lock_commits();
   Status result = reach_commit_point();
+  // The worker may fail while this waits for the commit point or for another commit (a send failed: the
+  // producer is fenced, ...); reach_commit_point then returns at once, with nothing committed.
+  if (result.ok() && failed_) result = not_committed(error_);
   std::map<TopicPartition, int64_t> offsets;
   const bool work = result.ok() && !failed_ && !aborting_;
   if (work) offsets = tracker_.committable();
+  if (work) add_kept_revoked_offsets(offsets);
+  // Acks after this snapshot are not in the transaction: they stay counted for the next one (CommitPolicy).
+  const int64_t acks_covered = policy_.acks_since_commit();
   if (work && (transaction_sends_ > 0 || !offsets.empty())) {
     transaction_gate_ = true;
-    if (!offsets.empty()) {
-      result = producer_->send_offsets_to_transaction(offsets, assignment_group_, kCommitTimeoutMs);
+    if (!offsets.empty() && env_.planted == PlantedBug::kOffsetsOutsideTransaction) {
+      // planted bug (runtime/seam/planted.h): the consumer commits the offsets on its own, before (and
+      // whatever becomes of) the transaction that holds the events' outputs.
+      result = consumer_->commit(offsets, kCommitTimeoutMs);
+    } else if (!offsets.empty()) {
+      GroupMetadata group = assignment_group_;
+      if (env_.planted == PlantedBug::kNoFencing) {
+        // planted bug (runtime/seam/planted.h): no member, generation -1: the coordinator takes the offsets
+        // as a non-member's, so KIP-447's check never rejects a zombie.
+        group.generation_id = -1;
+        group.member_id.clear();
+        group.group_instance_id.reset();
+      }
+      result = producer_->send_offsets_to_transaction(offsets, group, kCommitTimeoutMs);
     }
     // Partitions lost while the offsets were on their way: this transaction must not commit.
     if (result.ok() && aborting_) result = Error::of(ErrorCode::kRebalanceInProgress, "partitions lost");
@@ -65,6 +96,7 @@ Status Engine::commit_transaction(bool begin_next) {
     if (result.ok()) {
       transaction_open_ = false;
       tracker_.mark_committed(offsets);
+      kept_revoked_offsets_.clear();
       ++stats_.commits;
       ++stats_.transactions_committed;
       // Only now may table state include this transaction's writes.
@@ -79,7 +111,7 @@ Status Engine::commit_transaction(bool begin_next) {
   }
   if (result.ok() && aborting_)
     result = Error::of(ErrorCode::kRebalanceInProgress, "the transaction is aborted");
-  if (result.ok()) policy_.on_committed(env_.clock->now_ms());
+  if (result.ok()) policy_.on_committed(env_.clock->now_ms(), acks_covered);
   barrier_ = false;
   // Only while it parks for the barrier: a fiber inside the client's poll must not be woken by anyone else.
   if (poll_waits_for_commit_) wake_fiber(poll_fiber_);

@@ -183,6 +183,15 @@ void Engine::dispatch(std::vector<ConsumerRecord> records) {
       continue;
     }
     event->holders = static_cast<int32_t>(subscribers);
+    if (env_.planted == PlantedBug::kAckBeforeProcessing) {
+      // planted bug (runtime/seam/planted.h): acked on hand-off, so its offset may be committed before any
+      // agent has processed it; its release acks nothing more.
+      if (tracker_.ack(state->tp, event->record.offset) == AckError::kNone) {
+        ++stats_.events_acked;
+        policy_.on_ack();
+      }
+      event->ack_on_release = false;
+    }
     for (RawChannel* buffer : topic->subscribers) buffer->push(scheduler, event);
   }
 }
@@ -218,6 +227,7 @@ void Engine::on_partitions_assigned(const std::vector<TopicPartition>& partition
     state.tracking = false;
     state.refetch_from = -1;
     paused_partitions_.erase(tp);  // the client fetches a newly assigned partition; flow control re-pauses it
+    kept_revoked_offsets_.erase(tp);  // (planted bug kRevokedCommitKept) back here: its own progress counts
     if (tp.topic == leader_topic_) leader_ = true;
   }
   log_.info("assigned {} partition(s){}", partitions.size(), leader_ ? " (leader)" : "");
@@ -275,6 +285,13 @@ void Engine::give_up(const std::vector<TopicPartition>& partitions, bool commit_
     }
   }
   tables_->on_revoked(partitions, committed_all);
+  if (env_.planted == PlantedBug::kRevokedCommitKept) {
+    // planted bug (runtime/seam/planted.h): the revoked partitions' positions are kept for a later commit,
+    // instead of being dropped with the tracker's state below.
+    for (const TopicPartition& tp : partitions) {
+      if (auto position = tracker_.commit_position(tp)) kept_revoked_offsets_[tp] = *position;
+    }
+  }
   for (const TopicPartition& tp : partitions) {
     PartitionState& state = partition_state(tp);
     paused_partitions_.erase(tp);
@@ -339,7 +356,12 @@ Status Engine::commit_now(const std::set<TopicPartition>* only) {
   std::map<TopicPartition, int64_t> offsets = tracker_.committable();
   if (only != nullptr) {
     std::erase_if(offsets, [&](const auto& entry) { return only->count(entry.first) == 0; });
+  } else {
+    add_kept_revoked_offsets(offsets);
   }
+  // The acks the snapshot covers: acks arriving while the commit is in flight stay counted (CommitPolicy), or a
+  // quiet partition's last offsets would never be committed.
+  const int64_t acks_covered = policy_.acks_since_commit();
   Status result;
   if (!offsets.empty()) {
     // Outputs before offsets (Faust flushes the producer here): an input is acked only after its sends are
@@ -347,15 +369,21 @@ Status Engine::commit_now(const std::set<TopicPartition>* only) {
     result = consumer_->commit(offsets, kCommitTimeoutMs);
     if (result.ok()) {
       tracker_.mark_committed(offsets);
+      if (only == nullptr) kept_revoked_offsets_.clear();
       ++stats_.commits;
       tables_->on_committed();
     } else {
       ++stats_.commit_failures;
     }
   }
-  if (only == nullptr && result.ok()) policy_.on_committed(env_.clock->now_ms());
+  if (only == nullptr && result.ok()) policy_.on_committed(env_.clock->now_ms(), acks_covered);
   unlock_commits();
   return result;
+}
+
+void Engine::add_kept_revoked_offsets(std::map<TopicPartition, int64_t>& offsets) const {
+  // Empty unless the planted bug kRevokedCommitKept filled it (give_up).
+  for (const auto& [tp, offset] : kept_revoked_offsets_) offsets.emplace(tp, offset);
 }
 
 void Engine::commit_loop() {
@@ -366,11 +394,13 @@ void Engine::commit_loop() {
     const int64_t now_ms = env_.clock->now_ms();
     if (policy_.due(now_ms) && exactly_once()) {
       // A failure stops the worker to rejoin; either way the next commit is an interval away (never a spin).
-      if (!commit_transaction(true).ok()) policy_.on_committed(now_ms);
+      if (!commit_transaction(true).ok()) policy_.on_committed(now_ms, 0);
     } else if (policy_.due(now_ms)) {
       if (Status committed = commit_now(nullptr); !committed.ok()) {
         log_.warn("commit failed (retried at the next interval): {}", committed.error().message);
-        policy_.on_committed(now_ms);  // wait an interval before retrying, instead of spinning
+        // Wait an interval before retrying, instead of spinning; the acks stay counted, so the retry happens
+        // (forgetting them left the offsets uncommitted for good once the input went quiet).
+        policy_.on_committed(now_ms, 0);
       }
     } else if (now_ms >= policy_.interval_deadline_ms()) {
       policy_.on_committed(now_ms);  // nothing acked this interval: start the next one

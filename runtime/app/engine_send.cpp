@@ -80,10 +80,13 @@ Status Engine::send_holding(ProducerRecord record, const std::vector<EventCore*>
     scheduler.park_until(INT64_MAX);
   }
   if (failed_) return Error::of(ErrorCode::kState, "the worker has failed");
-  EventCore* first = holding.empty() ? nullptr : holding.front();
+  // planted bug (runtime/seam/planted.h): at_least_once sends hold no input, so an input is acked (and
+  // committed) as soon as its agents are done, delivered or not (Faust's behaviour).
+  const bool hold = env_.planted != PlantedBug::kCommitBeforeDelivery || exactly_once();
+  EventCore* first = holding.empty() || !hold ? nullptr : holding.front();
   std::vector<EventCore*>* rest = nullptr;
   if (first != nullptr) app_internal::retain(first);
-  if (holding.size() > 1) {
+  if (hold && holding.size() > 1) {
     rest = new std::vector<EventCore*>(holding.begin() + 1, holding.end());
     for (EventCore* event : *rest) app_internal::retain(event);
   }

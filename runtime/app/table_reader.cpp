@@ -150,7 +150,8 @@ void Tables::query_restore_end(Partition& part) {
   Partition* target = &part;
   const uint64_t epoch = part.epoch;
   engine_.env_.scheduler->spawn("changelog-end", [this, target, epoch] {
-    auto marks = reader_->watermarks(changelog_tp(*target), kAdminTimeoutMs);
+    // The high watermark (read_uncommitted), not the last stable offset: see Tables::start().
+    auto marks = end_reader_->watermarks(changelog_tp(*target), kAdminTimeoutMs);
     target->end_query_pending = false;
     --end_queries_running_;
     if (!marks.ok()) {

@@ -51,6 +51,10 @@ Status Tables::start() {
   config.client_id = settings.id + "-" + settings.worker_id + "-changelog-reader";
   // Restores and standbys read only committed changelog records: a table never holds an aborted write.
   config.isolation_level = IsolationLevel::kReadCommitted;
+  // planted bug (runtime/seam/planted.h): aborted changelog records are restored and tailed too.
+  if (engine_.env_.planted == PlantedBug::kChangelogReadUncommitted) {
+    config.isolation_level = IsolationLevel::kReadUncommitted;
+  }
   config.auto_offset_reset = OffsetReset::kEarliest;
   config.max_poll_records = kRestoreBatchRecords;
   config.extra = settings.consumer_properties;
@@ -60,6 +64,18 @@ Status Tables::start() {
   auto consumer = engine_.env_.broker->consumer(config);
   if (!consumer.ok()) return consumer.error();
   reader_ = std::move(consumer).value();
+  // A restore runs to the changelog's log end offset (high watermark), asked by a read_uncommitted client:
+  // ListOffsets under read_committed answers the last stable offset, which stays below a transaction still
+  // open (a zombie's, until it is aborted or times out) — committed records above it, such as those of the
+  // owner that came after the zombie, would be missed and the table continued from a stale value. The
+  // read_committed reader passes such a transaction only once it ended, so the restore waits for it. Kafka
+  // Streams does the same (StoreChangelogReader::endOffsetForChangelogs, KAFKA-10167).
+  ConsumerConfig end_config = config;
+  end_config.client_id = settings.id + "-" + settings.worker_id + "-changelog-end";
+  end_config.isolation_level = IsolationLevel::kReadUncommitted;
+  auto end_consumer = engine_.env_.broker->consumer(end_config);
+  if (!end_consumer.ok()) return end_consumer.error();
+  end_reader_ = std::move(end_consumer).value();
   for (auto& table : tables_) {
     for (int32_t p = 0; p < table->partitions; ++p) {
       Partition& part = partitions_[{table.get(), p}];
@@ -176,6 +192,7 @@ void Tables::stop() {
   }
   while (end_queries_running_ > 0) scheduler.park_until(engine_.env_.clock->now_ms() + kPollTimeoutMs);
   if (reader_) (void)reader_->close();
+  if (end_reader_) (void)end_reader_->close();
   for (auto& [key, part] : partitions_) close(part);
   started_ = false;
 }
@@ -214,8 +231,10 @@ void Tables::on_revoked(const std::vector<TopicPartition>& source_partitions, bo
   const bool standby = engine_.settings().table_standby_replicas > 0;
   for (Partition* part : fed_by(source_partitions)) {
     if (part->role == Role::kNone || part->role == Role::kStandby) continue;
-    // What is delivered is in the changelog either way; flushing it here only saves the next restore work.
-    if (part->role == Role::kActive && committed_all && !part->writes.empty()) {
+    // at_least_once: what is delivered is in the changelog either way; flushing it here only saves the next
+    // restore work. exactly_once: only a committed transaction moves writes into the store (on_committed, at
+    // the commit, which leaves none behind); a delivered write may still be aborted, so none is flushed here.
+    if (part->role == Role::kActive && committed_all && !engine_.exactly_once() && !part->writes.empty()) {
       if (Status flushed = flush(*part); !flushed.ok()) engine_.fail(flushed.error());
     }
     set_role(*part, standby ? Role::kStandby : Role::kNone);
@@ -311,6 +330,12 @@ Status Tables::put(const TableDecl& table, std::string key, std::optional<std::s
   if (table.kind != TableKind::kGlobal) {
     const uint64_t seq = part->next_seq++;
     part->dirty[key] = {seq, value};
+    if (engine_.env_.planted == PlantedBug::kTableWriteNotRolledBack) {
+      // planted bug (runtime/seam/planted.h): the store takes the write at once (its offset unchanged), so
+      // dropping the overlay on an abort leaves it in place.
+      const Status stored = value.has_value() ? part->store->put(key, *value) : part->store->erase(key);
+      (void)stored;
+    }
     part->writes.push_back({seq, std::move(key), std::move(value), -1});
     on_delivery = [part, epoch = part->epoch, seq](const Result<RecordMetadata>& result) {
       // A failed delivery stops the worker; the write then never reaches the store.

@@ -10,7 +10,9 @@
 //              the next offset commit), in one write batch together with its changelog offset. So the store
 //              never holds an effect of an aborted transaction, and its offset never runs ahead of it.
 //   restoring  just assigned: its source partition stays paused while the reader applies the changelog from
-//              the store's applied offset to the end offset taken when restoring began; then it is active.
+//              the store's applied offset to the end offset taken when restoring began (the high watermark,
+//              not the last stable offset: the restore waits for a transaction still open, e.g. a zombie's,
+//              to end, rather than stop below it); then it is active.
 //   standby    not assigned here, tailed by the reader (AppSettings::table_standby_replicas = 1): a failover
 //              to this worker restores only what it has not applied yet.
 //   global     a GlobalTable partition: tailed on every worker, never active; writes reach the store through
@@ -150,6 +152,8 @@ class Tables {
   std::unique_ptr<store::StoreFactory> owned_stores_;
   store::StoreFactory* stores_ = nullptr;
   std::unique_ptr<Consumer> reader_;
+  // read_uncommitted, never assigned: only asks changelog end offsets (high watermarks) for restores.
+  std::unique_ptr<Consumer> end_reader_;
   std::set<TopicPartition> reading_;  // the reader consumer's current assignment
   bool reader_dirty_ = false;         // roles changed: the reader re-assigns
   bool started_ = false;

@@ -18,8 +18,13 @@ bool CommitPolicy::due(int64_t now_ms) const {
 }
 
 void CommitPolicy::on_committed(int64_t now_ms) {
+  on_committed(now_ms, acks_since_commit_);
+}
+
+void CommitPolicy::on_committed(int64_t now_ms, int64_t acks_covered) {
+  assert(acks_covered >= 0 && "acks_covered is a count");
   last_commit_ms_ = now_ms;
-  acks_since_commit_ = 0;
+  acks_since_commit_ = acks_covered >= acks_since_commit_ ? 0 : acks_since_commit_ - acks_covered;
 }
 
 }  // namespace mephisto

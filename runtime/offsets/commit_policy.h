@@ -37,6 +37,11 @@ class CommitPolicy {
   // A commit attempt finished at now_ms (also one that found nothing to commit, so the interval starts
   // again). After a failed commit, not calling this keeps the policy due, so the next check retries.
   void on_committed(int64_t now_ms);
+  // As above, for a commit of a snapshot taken when `acks_covered` acks had come in (acks_since_commit()
+  // then): acks that arrived while the commit was in flight are not in it, so they stay counted and keep the
+  // policy due at the next interval. (Forgetting them left the last offsets of a quiet partition uncommitted
+  // for good.)
+  void on_committed(int64_t now_ms, int64_t acks_covered);
 
   // When the interval condition will hold (if an ack comes): where the commit fiber's timer should fire.
   [[nodiscard]] int64_t interval_deadline_ms() const { return last_commit_ms_ + commit_interval_ms_; }

@@ -258,6 +258,8 @@ class BrokerClient {
   virtual Result<std::unique_ptr<Admin>> admin() = 0;
   virtual Result<std::unique_ptr<Producer>> producer(const ProducerConfig& config) = 0;
   virtual Result<std::unique_ptr<Consumer>> consumer(const ConsumerConfig& config) = 0;
+  // True only for the simulator's client: planted bugs (planted.h) may run only there, never on real Kafka.
+  [[nodiscard]] virtual bool simulated() const { return false; }
 };
 
 }  // namespace mephisto

@@ -4,6 +4,7 @@
 
 #include "runtime/seam/broker_client.h"
 #include "runtime/seam/clock.h"
+#include "runtime/seam/planted.h"
 #include "runtime/seam/random.h"
 
 namespace mephisto {
@@ -23,6 +24,9 @@ struct Env {
   // (AppSettings::store, data_dir) itself. The simulator passes one per worker process, so a crash can keep or
   // lose the worker's "disk".
   store::StoreFactory* stores = nullptr;
+  // A deliberate defect to switch on (runtime/seam/planted.h), so the simulator can prove its checkers catch
+  // it. Only the simulator's harness sets it; App::run refuses it unless `broker` is the simulator's.
+  PlantedBug planted = PlantedBug::kNone;
 };
 
 }  // namespace mephisto

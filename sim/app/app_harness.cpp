@@ -115,6 +115,7 @@ void AppHarness::worker_main(Worker& worker, ProcessContext& context) {
     worker.app = raw_app;
 
     Env env{&context.clock(), &context.scheduler(), &context.random(), broker, worker.stores.get()};
+    env.planted = options_.planted;  // App::run accepts it: `broker` is the simulator's
     result = app->run(env);
     worker.last_stats = app->stats();
     // As the CLI's worker does: a worker whose transaction was aborted or fenced starts afresh (bounded).

@@ -35,6 +35,7 @@
 
 #include "runtime/app/app.h"
 #include "runtime/seam/broker_client.h"
+#include "runtime/seam/planted.h"
 #include "runtime/store/store.h"
 #include "sim/event_log.h"
 #include "sim/executor.h"
@@ -49,6 +50,8 @@ struct AppHarnessOptions {
   size_t max_kept_events = 200'000;
   // Upper bound (virtual ms) for the harness's own helper steps: create_topic, produce, read_all, committed.
   int64_t helper_timeout_ms = 300'000;
+  // A deliberate runtime defect (runtime/seam/planted.h) every worker runs with: set in each worker's Env.
+  PlantedBug planted = PlantedBug::kNone;
 };
 
 class AppHarness {

@@ -62,6 +62,9 @@ class SimBrokerClient final : public BrokerClient {
     return std::unique_ptr<Consumer>(std::make_unique<SimConsumer>(kafka_, process_, config));
   }
 
+  // The simulated world is the only one where App::run accepts a planted bug (runtime/seam/planted.h).
+  [[nodiscard]] bool simulated() const override { return true; }
+
  private:
   SimKafka& kafka_;
   ProcessContext& process_;

@@ -7,6 +7,7 @@
 
 #include "sim/client/assignors.h"
 #include "sim/client/client_core.h"
+#include "sim/history.h"
 #include "sim/sim_kafka.h"
 
 namespace mephisto::sim {
@@ -62,11 +63,16 @@ std::vector<TopicPartition> sorted_unique(std::vector<TopicPartition> v) {
 
 struct SimConsumer::State {
   State(SimKafka& kafka, ProcessContext& process, ConsumerConfig cfg)
-      : core(kafka, process, cfg.client_id), config(std::move(cfg)) {}
+      : core(kafka, process, cfg.client_id), config(std::move(cfg)), history(kafka.history()) {
+    if (history != nullptr) history_client = history->new_client();
+  }
 
   ClientCore core;
   ConsumerConfig config;
   bool closed = false;
+  // The run's history (sim/history.h), taken from the SimKafka at creation; nullptr: nothing is recorded.
+  History* history = nullptr;
+  uint64_t history_client = 0;
 
   // --- group membership
   std::vector<std::string> subscription;
@@ -79,6 +85,8 @@ struct SimConsumer::State {
   int64_t last_poll_ms = 0;
   bool rejoin_after_revoke = false;  // cooperative: the second rebalance after giving partitions up
   std::vector<TopicPartition> pending_lost, pending_revoke, pending_assign;
+  // The generation pending_assign came from: the member may rejoin before poll() hands the partitions over.
+  int32_t pending_assign_generation = -1;
 
   // --- assignment and fetching
   std::map<TopicPartition, PartitionFetch> assigned;
@@ -104,6 +112,32 @@ struct SimConsumer::State {
                                          config.group_id + " " + detail);
   }
 
+  // Only called when history != nullptr, so an unrecorded run pays one null check per site.
+  HistoryEvent history_event(HistoryKind kind, const TopicPartition& tp, int64_t offset) {
+    HistoryEvent e = stamped_event(kind, core.kafka().executor().now_ms(), core.process(), history_client);
+    e.tp = tp;
+    e.offset = offset;
+    e.read_committed = config.isolation_level == IsolationLevel::kReadCommitted;
+    e.group = config.group_id;
+    return e;
+  }
+  void record_partitions(HistoryKind kind, const std::vector<TopicPartition>& tps, int32_t generation_id,
+                         const char* detail) {
+    if (history == nullptr) return;
+    for (const auto& tp : tps) {
+      HistoryEvent e = history_event(kind, tp, -1);
+      e.generation = generation_id;
+      e.detail = detail;
+      history->add(std::move(e));
+    }
+  }
+  void record_positioned(const TopicPartition& tp, int64_t offset, const char* how) {
+    if (history == nullptr) return;
+    HistoryEvent e = history_event(HistoryKind::kPositioned, tp, offset);
+    e.detail = how;
+    history->add(std::move(e));
+  }
+
   void member_loop(uint64_t epoch);
   void join_group();
   void heartbeat_once();
@@ -115,6 +149,11 @@ struct SimConsumer::State {
   void on_fetch_response(BrokerId broker, const std::vector<std::pair<TopicPartition, uint64_t>>& asked,
                          Result<Response> r);
   std::vector<ConsumerRecord> take_buffered();
+  [[nodiscard]] std::vector<TopicPartition> assignment_list() const {
+    std::vector<TopicPartition> out;
+    for (const auto& [tp, _] : assigned) out.push_back(tp);
+    return out;
+  }
 };
 
 SimConsumer::SimConsumer(SimKafka& kafka, ProcessContext& process, ConsumerConfig config)
@@ -290,6 +329,7 @@ void SimConsumer::State::join_group() {
   std::set_difference(target.begin(), target.end(), owned.begin(), owned.end(), std::back_inserter(added));
   pending_revoke = revoked;
   pending_assign = added;
+  pending_assign_generation = generation;
   // Cooperative: partitions given up now are handed to their new owner by a follow-up rebalance (KIP-429).
   rejoin_after_revoke = cooperative() && !revoked.empty();
   std::string detail = member_id + " generation " + std::to_string(generation) + " assigned";
@@ -324,7 +364,10 @@ Status SimConsumer::subscribe(const std::vector<std::string>& topics, RebalanceL
   if (!s.subscription.empty() || s.phase != Phase::kIdle) {
     if (auto st = unsubscribe(); !st.ok()) return st;
   }
-  if (!s.assigned.empty() && s.phase == Phase::kIdle) s.assigned.clear();  // manual assignment replaced
+  if (!s.assigned.empty() && s.phase == Phase::kIdle) {  // manual assignment replaced
+    if (s.history != nullptr) s.record_partitions(HistoryKind::kRevoked, s.assignment_list(), -1, "");
+    s.assigned.clear();
+  }
   s.subscription = topics;
   std::sort(s.subscription.begin(), s.subscription.end());
   s.subscription.erase(std::unique(s.subscription.begin(), s.subscription.end()), s.subscription.end());
@@ -348,6 +391,7 @@ Status SimConsumer::unsubscribe() {
   s.pending_revoke.clear();
   s.pending_lost.clear();
   if (!owned.empty() && s.listener) s.listener->on_partitions_revoked(owned);
+  s.record_partitions(HistoryKind::kRevoked, owned, -1, "");
   ++s.member_epoch;
   s.wake_member();
   s.phase = Phase::kIdle;
@@ -362,9 +406,18 @@ Status SimConsumer::assign(const std::vector<TopicPartition>& partitions) {
   if (s.closed) return Error::of(ErrorCode::kDestroy, "consumer is closed");
   if (s.phase != Phase::kIdle) return Error::of(ErrorCode::kState, "assign() while subscribed");
   std::map<TopicPartition, PartitionFetch> next;
+  std::vector<TopicPartition> added;
   for (const auto& tp : partitions) {
     auto it = s.assigned.find(tp);
+    if (it == s.assigned.end() && next.count(tp) == 0) added.push_back(tp);
     next[tp] = it != s.assigned.end() ? std::move(it->second) : PartitionFetch{};
+  }
+  if (s.history != nullptr) {
+    std::vector<TopicPartition> dropped;
+    for (const auto& [tp, _] : s.assigned)
+      if (next.count(tp) == 0) dropped.push_back(tp);
+    s.record_partitions(HistoryKind::kRevoked, dropped, -1, "");
+    s.record_partitions(HistoryKind::kAssigned, sorted_unique(added), -1, "");
   }
   s.assigned = std::move(next);
   return {};
@@ -381,6 +434,7 @@ void SimConsumer::State::serve_rebalance_events() {
     auto lost = std::move(pending_lost);
     pending_lost.clear();
     for (const auto& tp : lost) assigned.erase(tp);
+    record_partitions(HistoryKind::kRevoked, lost, -1, "lost");
     if (listener) listener->on_partitions_lost(lost);
     wake_member();
   }
@@ -389,6 +443,7 @@ void SimConsumer::State::serve_rebalance_events() {
     pending_revoke.clear();
     if (listener) listener->on_partitions_revoked(revoked);
     for (const auto& tp : revoked) assigned.erase(tp);
+    record_partitions(HistoryKind::kRevoked, revoked, -1, "");
     if (rejoin_after_revoke) {
       rejoin_after_revoke = false;
       phase = Phase::kNeedJoin;
@@ -399,6 +454,7 @@ void SimConsumer::State::serve_rebalance_events() {
     auto added = std::move(pending_assign);
     pending_assign.clear();
     for (const auto& tp : added) assigned[tp];  // positions resolve before the next fetch
+    record_partitions(HistoryKind::kAssigned, added, pending_assign_generation, "");
     if (listener) listener->on_partitions_assigned(added);
     wake_member();
   }
@@ -428,8 +484,12 @@ void SimConsumer::State::resolve_positions(int64_t deadline_ms) {
       auto it = assigned.find(p.tp);
       if (it == assigned.end() || it->second.fetch_offset) continue;
       if (p.error == ErrorCode::kUnstableOffsetCommit) continue;  // a transactional commit is pending: ask later
-      if (p.error == ErrorCode::kNone && p.offset >= 0) it->second.fetch_offset = p.offset;
-      else by_reset.push_back(p.tp);
+      if (p.error == ErrorCode::kNone && p.offset >= 0) {
+        it->second.fetch_offset = p.offset;
+        record_positioned(p.tp, p.offset, "committed");
+      } else {
+        by_reset.push_back(p.tp);
+      }
     }
   }
   for (const auto& tp : by_reset) {
@@ -459,6 +519,7 @@ void SimConsumer::State::resolve_positions(int64_t deadline_ms) {
     if (it == assigned.end()) continue;
     it->second.fetch_offset = r->partitions.front().offset;
     it->second.reset_only = false;
+    record_positioned(tp, r->partitions.front().offset, "reset");
   }
 }
 
@@ -616,7 +677,18 @@ Result<std::vector<ConsumerRecord>> SimConsumer::poll(int64_t timeout_ms) {
     s.resolve_positions(deadline_ms);
     if (s.poll_error) continue;
     auto batch = s.take_buffered();
-    if (!batch.empty()) return batch;
+    if (!batch.empty()) {
+      if (s.history != nullptr) {
+        for (const auto& cr : batch) {
+          HistoryEvent e =
+              s.history_event(HistoryKind::kPolled, TopicPartition{cr.topic, cr.partition}, cr.offset);
+          e.key = cr.key;
+          e.value = cr.value;
+          s.history->add(std::move(e));
+        }
+      }
+      return batch;
+    }
     s.send_fetches();
     if (s.now_ms() >= deadline_ms) return std::vector<ConsumerRecord>{};
     s.poller = s.core.scheduler().current();
@@ -640,6 +712,7 @@ Status SimConsumer::seek(const TopicPartition& tp, int64_t offset) {
   pf.buffer.clear();
   pf.fetch_in_flight = false;
   ++pf.seek_epoch;
+  state_->record_positioned(tp, offset, "seek");
   return {};
 }
 
@@ -697,6 +770,9 @@ Status SimConsumer::commit(const std::map<TopicPartition, int64_t>& offsets, int
         for (const auto& p : r->partitions)
           if (p.error != ErrorCode::kNone) err = p.error;
       if (err == ErrorCode::kNone) {
+        if (s.history != nullptr)
+          for (const auto& [tp, offset] : offsets)
+            s.history->add(s.history_event(HistoryKind::kOffsetsCommitted, tp, offset));
         std::string detail = "commit";
         for (const auto& [tp, offset] : offsets)
           detail += " " + tp.topic + "-" + std::to_string(tp.partition) + "@" + std::to_string(offset);
@@ -779,6 +855,7 @@ Status SimConsumer::close() {
   State& s = *state_;
   if (s.closed) return {};
   auto st = unsubscribe();
+  if (s.history != nullptr) s.record_partitions(HistoryKind::kRevoked, s.assignment_list(), -1, "");
   s.assigned.clear();
   s.closed = true;
   s.wake_poller();

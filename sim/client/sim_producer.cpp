@@ -6,6 +6,7 @@
 
 #include "sim/client/client_core.h"
 #include "sim/client/partitioner.h"
+#include "sim/history.h"
 #include "sim/sim_kafka.h"
 
 namespace mephisto::sim {
@@ -80,10 +81,15 @@ struct PartitionState {
 
 struct SimProducer::State {
   State(SimKafka& kafka, ProcessContext& process, ProducerConfig cfg)
-      : core(kafka, process, cfg.client_id), config(std::move(cfg)) {}
+      : core(kafka, process, cfg.client_id), config(std::move(cfg)), history(kafka.history()) {
+    if (history != nullptr) history_client = history->new_client();
+  }
 
   ClientCore core;
   ProducerConfig config;
+  // The run's history (sim/history.h), taken from the SimKafka at creation; nullptr: nothing is recorded.
+  History* history = nullptr;
+  uint64_t history_client = 0;
   bool closing = false;
   FiberId sender = kNoFiber;
 
@@ -137,17 +143,52 @@ struct SimProducer::State {
   }
   [[nodiscard]] bool fatal() const { return txn_state == TxnState::kFatalError; }
 
+  // Only called when history != nullptr, so an unrecorded run pays one null check per site.
+  HistoryEvent history_event(HistoryKind kind) {
+    HistoryEvent e = stamped_event(kind, core.kafka().executor().now_ms(), core.process(), history_client);
+    if (config.transactional_id) e.transactional_id = *config.transactional_id;
+    return e;
+  }
+  // Recorded before the application's callback runs, so the history shows the ack before what it caused.
+  void record_delivery(const TopicPartition& tp, const Record& rec, int64_t offset, const Error* error) {
+    if (history == nullptr) return;
+    HistoryEvent e = history_event(error == nullptr ? HistoryKind::kSendAcked : HistoryKind::kSendFailed);
+    e.tp = tp;
+    e.key = rec.key;
+    e.value = rec.value;
+    if (error == nullptr)
+      e.offset = offset;
+    else
+      e.detail = error->to_string();
+    history->add(std::move(e));
+  }
+  void record_txn(HistoryKind kind, std::string detail) {
+    if (history == nullptr) return;
+    HistoryEvent e = history_event(kind);
+    e.detail = std::move(detail);
+    history->add(std::move(e));
+  }
+
   void report(DeliveryCallback& cb, const Result<RecordMetadata>& r) {
     --outstanding;
     assert(outstanding >= 0 && "more delivery reports than records sent");
     if (cb) cb(r);
   }
-  void fail_record(QueuedRecord& q, const Error& e) { report(q.on_delivery, e); }
-  void fail_batch(Batch& b, const Error& e) {
-    for (auto& cb : b.callbacks) report(cb, e);
+  void fail_record(QueuedRecord& q, const Error& e) {
+    record_delivery(q.tp, q.record, -1, &e);
+    report(q.on_delivery, e);
   }
-  void fail_queue(RecordQueue& q, const Error& e) {
-    for (size_t i = q.head; i < q.records.size(); ++i) report(q.callbacks[i], e);
+  void fail_batch(const TopicPartition& tp, Batch& b, const Error& e) {
+    for (size_t i = 0; i < b.callbacks.size(); ++i) {
+      record_delivery(tp, (*b.batch.records)[i], -1, &e);
+      report(b.callbacks[i], e);
+    }
+  }
+  void fail_queue(const TopicPartition& tp, RecordQueue& q, const Error& e) {
+    for (size_t i = q.head; i < q.records.size(); ++i) {
+      record_delivery(tp, q.records[i], -1, &e);
+      report(q.callbacks[i], e);
+    }
     q.clear();
   }
   PartitionState& partition_state(const TopicPartition& tp, int32_t count) {
@@ -189,8 +230,8 @@ SimProducer::~SimProducer() {
   for (auto& q : s.unrouted) s.fail_record(q, destroyed);
   s.unrouted.clear();
   for (auto& [tp, ps] : s.partitions) {
-    s.fail_queue(ps.queue, destroyed);
-    if (ps.batch) s.fail_batch(*ps.batch, destroyed);
+    s.fail_queue(tp, ps.queue, destroyed);
+    if (ps.batch) s.fail_batch(tp, *ps.batch, destroyed);
     ps.batch.reset();
   }
   s.wake_sender();
@@ -405,7 +446,7 @@ void SimProducer::State::add_partitions_to_txn() {
     const Error e = txn_error.value_or(Error::of(ErrorCode::kState, "transaction is not in progress"));
     for (const auto& tp : to_add) {
       auto& ps = partitions[tp];
-      fail_queue(ps.queue, e);
+      fail_queue(tp, ps.queue, e);
     }
     wake_flushers();
   }
@@ -498,6 +539,7 @@ void SimProducer::State::on_produce_response(const TopicPartition& tp, Result<Re
   if (err == ErrorCode::kNone || err == ErrorCode::kDuplicateSequenceNumber) {
     for (size_t i = 0; i < b.callbacks.size(); ++i) {
       const auto& rec = (*b.batch.records)[i];
+      record_delivery(tp, rec, base_offset + rec.offset_delta, nullptr);
       report(b.callbacks[i], RecordMetadata{tp, base_offset + rec.offset_delta, rec.timestamp_ms});
     }
     ps.batch.reset();
@@ -508,7 +550,7 @@ void SimProducer::State::on_produce_response(const TopicPartition& tp, Result<Re
                               "produce to " + tp.topic + "-" + std::to_string(tp.partition) + " failed: " + message);
     if (transactional() || err == ErrorCode::kProducerFenced || err == ErrorCode::kInvalidProducerEpoch) set_fatal(e);
     else producer_id = -1;  // idempotence broken: start a new producer id (librdkafka bumps the epoch)
-    fail_batch(b, e);
+    fail_batch(tp, b, e);
     ps.batch.reset();
   } else if (is_stale_metadata_error(err) || is_retriable(err)) {
     core.invalidate_leader(tp);
@@ -517,7 +559,7 @@ void SimProducer::State::on_produce_response(const TopicPartition& tp, Result<Re
       const Error e = Error::of(ErrorCode::kMessageTimedOut, "delivery.timeout.ms expired");
       set_abortable(e);
       if (idempotent() && !transactional()) producer_id = -1;
-      fail_batch(b, e);
+      fail_batch(tp, b, e);
       ps.batch.reset();
     } else {
       b.retry_at_ms = now_ms() + kRetryBackoffMs;
@@ -528,7 +570,7 @@ void SimProducer::State::on_produce_response(const TopicPartition& tp, Result<Re
     const Error e = Error::of(err, message.empty() ? "produce failed" : message);
     set_abortable(e);
     if (idempotent()) ps.next_sequence = b.batch.base_sequence;
-    fail_batch(b, e);
+    fail_batch(tp, b, e);
     ps.batch.reset();
   }
   wake_sender();
@@ -602,7 +644,9 @@ Status SimProducer::send_offsets_to_transaction(const std::map<TopicPartition, i
     } else {
       s.set_abortable(Error::of(err, what));
     }
-    return *s.txn_error;
+    // No error recorded if the state moved on meanwhile (an abort_transaction() on another fiber, which
+    // librdkafka would refuse as a conflicting call): this call's own error, never an empty optional.
+    return s.txn_error.value_or(Error::of(err, what));
   };
 
   // 1. AddOffsetsToTxn at the transaction coordinator (once per transaction and group).
@@ -645,7 +689,18 @@ Status SimProducer::send_offsets_to_transaction(const std::map<TopicPartition, i
       if (r.ok())
         for (const auto& p : r->partitions)
           if (p.error != ErrorCode::kNone) err = p.error;
-      if (err == ErrorCode::kNone) return {};
+      if (err == ErrorCode::kNone) {
+        if (s.history != nullptr) {
+          for (const auto& [tp, offset] : offsets) {
+            HistoryEvent e = s.history_event(HistoryKind::kTxnOffsetsSent);
+            e.tp = tp;
+            e.offset = offset;
+            e.group = group.group_id;
+            s.history->add(std::move(e));
+          }
+        }
+        return {};
+      }
     }
     if (is_coordinator_error(err)) s.core.invalidate_coordinator(group.group_id, CoordinatorType::kGroup);
     if (err == ErrorCode::kIllegalGeneration || err == ErrorCode::kUnknownMemberId ||
@@ -694,9 +749,11 @@ Status SimProducer::commit_transaction(int64_t timeout_ms) {
   // A delivery failure during the flush made the transaction abortable.
   if (s.fatal() || s.txn_state == TxnState::kAbortableError) return *s.txn_error;
   if (!s.txn_partitions.empty() || s.txn_offsets_added) {
+    s.record_txn(HistoryKind::kTxnCommitStarted, "");
     if (auto ended = s.txn_call_end(true, deadline_ms); !ended.ok()) return ended;
   }
   s.txn_state = TxnState::kReady;
+  s.record_txn(HistoryKind::kTxnCommitted, "");
   return {};
 }
 
@@ -712,16 +769,21 @@ Status SimProducer::abort_transaction(int64_t timeout_ms) {
   for (auto& q : s.unrouted) s.fail_record(q, purged);
   s.unrouted.clear();
   for (auto& [tp, ps] : s.partitions) {
-    s.fail_queue(ps.queue, purged);
+    s.fail_queue(tp, ps.queue, purged);
   }
   if (auto flushed = s.wait_all_delivered(deadline_ms); !flushed.ok()) return flushed;
   if (s.fatal()) return *s.txn_error;
+  // Why the transaction ends this way, for the history: the abortable error, if one forced the abort.
+  std::string why;
+  if (s.history != nullptr)
+    why = s.txn_error ? s.txn_error->to_string() : std::string("aborted by the application");
   if (!s.txn_partitions.empty() || s.txn_offsets_added) {
     s.txn_error.reset();
     if (auto ended = s.txn_call_end(false, deadline_ms); !ended.ok()) return ended;
   }
   s.txn_state = TxnState::kReady;
   s.txn_error.reset();
+  s.record_txn(HistoryKind::kTxnAborted, std::move(why));
   return {};
 }
 

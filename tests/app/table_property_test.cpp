@@ -680,6 +680,24 @@ TEST(TableProperty, OneCaseFromEnvironment) {
   EXPECT_EQ(outcome.run_hash, again.run_hash) << "the same case gave another run the second time";
 }
 
+// A case the property found (pinned): worker-1 is cut off with a transaction open on changelog partition 0
+// (offsets 33..35, never committed: a zombie until the transaction timeout aborts it at t=30 s); worker-2
+// takes partition 0 over, reprocesses those events and commits changelog records 36..38 (t=29.6 s); then
+// worker-0 (restarted, its store at offset 32) is assigned partition 0 and restores it. The last stable
+// offset is still 33 (the zombie's transaction), so a restore that ran to the read_committed end offset
+// applied nothing, and worker-0 continued counts from before worker-2's commits: k11 and k13 lost increments.
+// The restore must run to the high watermark (waiting for the zombie's transaction to end).
+TEST(TableProperty, RestoreWaitsForAZombieTransactionBelowCommittedRecords) {
+  const std::optional<Case> c = parse_case(
+      "{seed=1850636782975918121 events=176 keys=15 skew=2 partitions=2 poll_interval=30s "
+      "waves=[6526ms*9 8018ms*1 26863ms*8 9891ms*1] faults=[partition-worker(w1,b3)@17608+2328 "
+      "partition-worker(w1,b3)@2676+5694 clog-worker(w1,b123)@23653+11013 add-worker@5158 "
+      "crash-worker(w0)@8993+6275 crash-broker(b3)@12860+12324 clog-worker(w0,b2)@9072+12337]}");
+  ASSERT_TRUE(c.has_value());
+  const RunOutcome outcome = run_case(*c);
+  EXPECT_TRUE(outcome.problems.empty()) << outcome.report;
+}
+
 // Runs the property with kDefaultCases cases unless RC_PARAMS says otherwise.
 TEST(TableProperty, ExactlyOnceThroughGeneratedFaults) {
   rc::detail::TestParams params = rc::detail::configuration().testParams;

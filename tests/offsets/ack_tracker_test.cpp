@@ -234,6 +234,19 @@ TEST(CommitPolicy, DueEveryNAcksWhateverTheTime) {
   EXPECT_TRUE(policy.due(11));
 }
 
+// Found by `mephisto sim scenarios/swarm-at-least-once.textproto --seed 85`: an ack that arrived while a commit was
+// in flight was forgotten when the commit finished, so the partition's last offset was never committed (the
+// group's lag stayed at 1 for good once the input went quiet).
+TEST(CommitPolicy, AcksArrivingDuringACommitKeepItDue) {
+  CommitPolicy policy(/*commit_interval_ms=*/1000, /*commit_every_acks=*/100);
+  policy.on_ack();
+  const int64_t snapshot = policy.acks_since_commit();  // the commit takes its offsets here...
+  policy.on_ack();                                       // ...and this ack arrives before it finishes
+  policy.on_committed(1000, snapshot);
+  EXPECT_EQ(policy.acks_since_commit(), 1);
+  EXPECT_TRUE(policy.due(2000)) << "the ack that missed the commit must be committed at the next interval";
+}
+
 TEST(CommitPolicy, NotCallingOnCommittedAfterAFailureKeepsItDue) {
   CommitPolicy policy(/*commit_interval_ms=*/1000, /*commit_every_acks=*/100);
   policy.on_ack();

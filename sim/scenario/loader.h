@@ -1,0 +1,35 @@
+// Scenario files: textproto of models/scenario.proto (scenarios/*.textproto). Loading parses, checks every
+// value against its documented range and fills in the defaults, so the runner only ever sees a complete,
+// valid scenario. A bad file is an error naming FILE:LINE:COLUMN, the field, what was found and what was
+// expected.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "models/scenario.pb.h"
+#include "runtime/app/settings.h"
+#include "runtime/seam/result.h"
+
+namespace mephisto::sim::scenario {
+
+using mephisto::scenario::Scenario;
+
+// The apps the checkers have an oracle for (the scenario's app.name must be one of them).
+inline constexpr std::string_view kTableCountApp = "tablecount";
+
+// Parses `text` (file name `origin` for messages) and validates it. Errors: kInvalidArg "origin:LINE:COL:
+// ...".
+[[nodiscard]] Result<Scenario> parse_scenario(std::string_view text, const std::string& origin);
+// Reads and parses a file. Errors: kNotFound-like kInvalidArg if unreadable, else as parse_scenario.
+[[nodiscard]] Result<Scenario> load_scenario_file(const std::string& path);
+// The settings a scenario's workers run with: `base` (the app's defaults) with the simulator's short timeouts
+// (10 s session, 1 s heartbeat and commit interval, 30 s max.poll.interval: virtual time stays short), the
+// scenario's topic layout, then the scenario's own app.settings. The loader validates the result
+// (validate()), so a scenario whose settings contradict each other is refused at load, with the file's line.
+[[nodiscard]] AppSettings scenario_settings(const Scenario& scenario, const AppSettings& base);
+
+// The scenario as textproto (what --shrink writes); parse_scenario(to_text(s)) gives s back.
+[[nodiscard]] std::string scenario_to_text(const Scenario& scenario);
+
+}  // namespace mephisto::sim::scenario

@@ -1,0 +1,311 @@
+#include "sim/scenario/runner.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include "agents/examples.h"
+#include "runtime/app/settings.h"
+#include "runtime/seam/random.h"
+#include "sim/app/app_harness.h"
+#include "sim/client/sim_broker_client.h"
+#include "sim/cluster/cluster.h"
+#include "sim/history.h"
+#include "sim/network.h"
+#include "sim/scenario/checkers.h"
+#include "sim/scenario/faults.h"
+#include "sim/scenario/loader.h"
+
+namespace mephisto::sim::scenario {
+namespace {
+
+namespace ms = mephisto::scenario;
+
+const std::string kInput = "count-events";
+const std::string kOutput = "count-results";
+const std::string kChangelogSuffix = "-counts-changelog";
+
+std::string key_of(const ms::Workload& w, uint64_t seed, int64_t i) {
+  const double u =
+      static_cast<double>(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(i))) >> 11) * 0x1p-53;
+  const double exponent = w.key_distribution() == ms::HOT ? 1.0 + 2.0 * w.skew() : 1.0;
+  const int k = std::min(w.keys() - 1, static_cast<int>(w.keys() * std::pow(u, exponent)));
+  return "k" + std::to_string(k);
+}
+
+// Writes the trace of a run: the fault plan, the event log (as kept), the history and the workers' logs.
+void write_trace(const std::string& path, const RunResult& result, AppHarness& h, const History& history) {
+  std::ofstream out(path);
+  if (!out) return;
+  out << "# mephisto sim trace: scenario " << result.scenario << ", seed " << result.seed << ", run hash "
+      << result.run_hash << "\n# reproduce: " << result.reproduce << "\n# fault plan:\n";
+  for (const std::string& f : result.fault_plan) out << "#   " << f << "\n";
+  out << "# verdicts:\n";
+  for (const Verdict& v : result.verdicts) {
+    out << "#   " << invariant_name(v.invariant) << ": " << verdict_status_name(v.status) << " (" << v.count
+        << ")";
+    if (!v.examples.empty()) out << " first: " << v.examples.front().text;
+    out << "\n";
+  }
+  out << "\n## event log (" << h.event_log().count() << " events, " << h.event_log().dropped()
+      << " not kept)\n";
+  for (const Event& e : h.event_log().events()) {
+    out << e.time_ms << " " << e.actor << " " << e.kind << " " << e.detail << "\n";
+  }
+  out << "\n## history (" << history.events().size() << " events"
+      << (history.truncated() ? ", truncated" : "") << ")\n";
+  for (const HistoryEvent& e : history.events()) {
+    out << e.time_ms << " p" << e.process << "." << e.incarnation << " c" << e.client << " "
+        << history_kind_name(e.kind);
+    if (!e.tp.topic.empty()) out << " " << e.tp.topic << "/" << e.tp.partition;
+    if (e.offset >= 0) out << "@" << e.offset;
+    if (e.key) out << " key=" << *e.key;
+    if (e.value) out << " value=" << *e.value;
+    if (e.generation >= 0) out << " gen=" << e.generation;
+    if (!e.transactional_id.empty()) out << " txn=" << e.transactional_id;
+    if (!e.detail.empty()) out << " (" << e.detail << ")";
+    out << "\n";
+  }
+  out << "\n## worker logs\n" << h.dump_logs(1'000'000);
+}
+
+bool no_open_transaction(AppHarness& h, const std::string& topic, int32_t partitions) {
+  for (int32_t p = 0; p < partitions; ++p) {
+    const auto state = h.kafka().cluster().partition_state({topic, p});
+    if (!state || state->last_stable_offset != state->high_watermark) return false;
+  }
+  return true;
+}
+
+std::map<TopicPartition, int64_t> nonempty(const std::map<TopicPartition, int64_t>& ends) {
+  std::map<TopicPartition, int64_t> out;
+  for (const auto& [tp, end] : ends) {
+    if (end > 0) out[tp] = end;
+  }
+  return out;
+}
+
+std::string describe(const std::map<TopicPartition, int64_t>& offsets) {
+  std::string out = "{";
+  for (const auto& [tp, offset] : offsets) out += fmt::format(" {}/{}={}", tp.topic, tp.partition, offset);
+  return out + " }";
+}
+
+// The workload: a producer process writing the scenario's events at its rate, counting acks and failures.
+struct Workload {
+  ProcessId process = kWorld;
+  int64_t acked = 0;
+  int64_t failed = 0;
+  bool done = false;  // every send has its delivery report
+};
+
+void start_workload(AppHarness& h, const Scenario& s, uint64_t seed, int64_t t0, Workload& workload) {
+  Executor& ex = h.executor();
+  workload.process = ex.add_process("workload", [&h, &s, seed, t0, &workload](ProcessContext& context) {
+    auto broker = make_sim_broker_client(h.kafka(), context);
+    ProducerConfig config;
+    config.client_id = "workload";
+    config.acks = -1;
+    config.enable_idempotence = true;
+    auto producer = broker->producer(config);
+    if (!producer.ok()) {
+      workload.done = true;
+      return;
+    }
+    const ms::Workload& w = s.workload();
+    const double interval_ms = 1000.0 / w.rate_per_s();
+    for (int64_t i = 0; i < w.events(); ++i) {
+      const int64_t due = t0 + w.start_ms() + static_cast<int64_t>(static_cast<double>(i) * interval_ms);
+      if (due > context.clock().now_ms()) (void)context.scheduler().park_until(due);
+      ProducerRecord record;
+      record.topic = kInput;
+      record.key = key_of(w, seed, i);
+      record.value = "v" + std::to_string(i);
+      Status sent =
+          (*producer)->send(std::move(record), [&workload](const Result<RecordMetadata>& delivered) {
+            ++(delivered.ok() ? workload.acked : workload.failed);
+          });
+      if (!sent.ok()) ++workload.failed;
+    }
+    (void)(*producer)->flush(300'000);
+    workload.done = true;
+  });
+  ex.start(workload.process);
+}
+
+}  // namespace
+
+std::string reproduce_line(const std::string& scenario_file, uint64_t seed, PlantedBug planted) {
+  std::string line =
+      fmt::format("mephisto sim {} --seed {}", scenario_file.empty() ? "<scenario>" : scenario_file, seed);
+  if (planted != PlantedBug::kNone) line += " --planted " + std::string(planted_bug_name(planted));
+  return line;
+}
+
+RunResult run_scenario(const Scenario& s, const RunOptions& options) {
+  RunResult result;
+  result.scenario = s.name();
+  result.seed = options.seed;
+  result.planted = options.planted == PlantedBug::kNone ? "" : std::string(planted_bug_name(options.planted));
+  result.reproduce = reproduce_line(options.scenario_file, options.seed, options.planted);
+  const std::vector<Fault> plan = fault_plan(s, options.seed);
+  for (const Fault& f : plan) result.fault_plan.push_back(fault_text(f));
+
+  // Declared before the harness: world events the harness's executor still holds refer to them.
+  History history;
+  Workload workload;
+  std::unique_ptr<FaultDriver> driver;
+
+  AppHarnessOptions harness_options;
+  harness_options.seed = options.seed;
+  harness_options.kafka.brokers = s.cluster().brokers();
+  harness_options.kafka.default_replication_factor = static_cast<int16_t>(s.cluster().replication_factor());
+  harness_options.kafka.min_insync_replicas = static_cast<int16_t>(s.cluster().min_insync_replicas());
+  harness_options.kafka.unclean_leader_election = s.cluster().unclean_leader_election();
+  harness_options.kafka.replica_lag_time_max_ms = s.cluster().replica_lag_time_max_ms();
+  harness_options.kafka.latency_min_ms = s.cluster().latency_min_ms();
+  harness_options.kafka.latency_max_ms = s.cluster().latency_max_ms();
+  harness_options.max_kept_events = options.trace_path.empty() ? 0 : 300'000;
+  harness_options.planted = options.planted;
+  AppHarness h(harness_options);
+  h.kafka().set_history(&history);
+
+  const int16_t rf = static_cast<int16_t>(s.cluster().replication_factor());
+  const AppDefinition app = examples::table_count_app();
+  const std::string group = app.default_settings().id;
+  const std::string changelog = group + kChangelogSuffix;
+  const AppSettings effective = scenario_settings(s, app.default_settings());
+  const bool exactly_once = effective.processing_guarantee == ProcessingGuarantee::kExactlyOnce;
+
+  if (!h.create_topic({kInput, s.cluster().input_partitions(), rf, {}}).ok() ||
+      !h.create_topic({kOutput, s.cluster().output_partitions(), rf, {}}).ok()) {
+    // Cannot happen with a valid scenario on a healthy fresh cluster; reported as a failed liveness verdict.
+    result.verdicts.push_back({mephisto::scenario::LIVENESS,
+                               VerdictStatus::kUndecided,
+                               1,
+                               {{0, "could not create the scenario's topics"}},
+                               ""});
+    return result;
+  }
+  const auto adjust = [&s](AppSettings& settings) { settings = scenario_settings(s, settings); };
+  for (int w = 0; w < s.app().workers(); ++w) h.add_worker(app, adjust);
+  const int64_t t0 = h.now_ms();
+  result.workers.clear();
+
+  driver = std::make_unique<FaultDriver>(h, s, group, t0,
+                                         [&h, &app, adjust] { return h.add_worker(app, adjust); });
+  history.set_observer([&driver](const HistoryEvent& e) { driver->observe(e); });
+  for (const Fault& f : plan) driver->schedule(f);
+  start_workload(h, s, options.seed, t0, workload);
+
+  const int64_t chaos_end = t0 + s.phases().chaos_ms();
+  h.run_for(chaos_end - h.now_ms());
+
+  // Healed: every fault undone, and every worker running (one that stopped on an error during the chaos is
+  // started again, as its supervisor would).
+  driver->heal_all();
+  const int64_t healed_at = h.now_ms();
+  const int64_t bound = s.phases().liveness_bound_ms();
+  bool settled = false;
+  std::string why;
+  while (h.now_ms() - healed_at < bound) {
+    const int64_t elapsed = h.now_ms() - healed_at;
+    h.run_for(std::min<int64_t>(elapsed < 20'000 ? 1000 : 5000, bound - elapsed));
+    if (!workload.done) {
+      why = "the workload producer still has records without delivery reports";
+      continue;
+    }
+    const auto committed = h.committed(group, kInput);
+    const auto ends = nonempty(h.end_offsets(kInput));
+    const bool open_output = !no_open_transaction(h, kOutput, s.cluster().output_partitions());
+    const bool open_changelog = !no_open_transaction(h, changelog, s.cluster().input_partitions());
+    settled = committed == ends && !open_output && !open_changelog;
+    if (settled) break;
+    why = "group committed " + describe(committed) + ", input ends " + describe(ends) +
+          (open_output ? ", a transaction open on " + kOutput : "") +
+          (open_changelog ? ", a transaction open on " + changelog : "");
+  }
+  const int64_t settled_at = settled ? h.now_ms() : -1;
+
+  CheckInput input;
+  input.history = &history;
+  input.input_topic = kInput;
+  input.output_topic = kOutput;
+  input.changelog_topic = changelog;
+  input.group = group;
+  input.exactly_once = exactly_once;
+  input.input_log = read_final_log(h.kafka().cluster(), kInput);
+  input.output_log = read_final_log(h.kafka().cluster(), kOutput);
+  input.changelog_log = read_final_log(h.kafka().cluster(), changelog);
+  for (int w = 0; w < h.worker_count(); ++w) input.worker_processes.insert(h.worker_process(w));
+  input.workload_process = workload.process;
+  input.committed = h.committed(group, kInput);
+  input.healed = true;
+  input.settled = settled;
+  input.settled_after_ms = settled ? settled_at - healed_at : -1;
+  input.liveness_bound_ms = bound;
+  input.not_settled_why = why;
+  std::vector<Invariant> checks;
+  for (int v : s.check()) checks.push_back(static_cast<Invariant>(v));
+  std::vector<Invariant> expected;
+  for (int v : s.expect_violation()) expected.push_back(static_cast<Invariant>(v));
+  result.verdicts = run_checkers(input, checks, expected);
+  result.passed = std::none_of(result.verdicts.begin(), result.verdicts.end(),
+                               [](const Verdict& v) { return verdict_fails(v.status); });
+
+  result.run_hash = h.run_hash();
+  result.chaos_end_ms = chaos_end - t0;
+  result.healed_at_ms = healed_at - t0;
+  result.settled_at_ms = settled ? settled_at - t0 : -1;
+  result.end_ms = h.now_ms() - t0;
+  result.events_acked = workload.acked;
+  result.events_failed = workload.failed;
+  for (int w = 0; w < h.worker_count(); ++w) result.workers.push_back("worker-" + std::to_string(w));
+
+  if (options.timeline) {
+    std::map<ProcessId, std::string> lanes;
+    for (int w = 0; w < h.worker_count(); ++w) lanes[h.worker_process(w)] = "worker-" + std::to_string(w);
+    HistoryTimeline timeline =
+        timeline_from_history(history, group, kInput, lanes, h.now_ms(), 200, driver->crashes());
+    for (OwnershipSpan& span : timeline.ownership) {
+      span.from_ms -= t0;
+      span.to_ms -= t0;
+    }
+    result.ownership = std::move(timeline.ownership);
+    for (TimelineEvent& e : timeline.events) e.time_ms -= t0;
+    result.timeline = std::move(timeline.events);
+    for (TimelineEvent e : driver->timeline()) {
+      e.time_ms -= t0;
+      result.timeline.push_back(std::move(e));
+    }
+    result.timeline.push_back(
+        {result.healed_at_ms, "cluster", TimelineEvent::kHeal, "healed: every fault undone"});
+    if (settled) {
+      result.timeline.push_back({result.settled_at_ms, "cluster", TimelineEvent::kSettled,
+                                 fmt::format("settled {} ms after the heal", settled_at - healed_at)});
+    }
+    for (const Verdict& v : result.verdicts) {
+      if (v.status != VerdictStatus::kViolated && v.status != VerdictStatus::kExpectedSeen) continue;
+      for (const Violation& example : v.examples) {
+        if (example.time_ms < 0) continue;
+        result.timeline.push_back({example.time_ms - t0, "cluster", TimelineEvent::kViolation,
+                                   invariant_name(v.invariant) + ": " + example.text});
+      }
+    }
+    std::stable_sort(result.timeline.begin(), result.timeline.end(),
+                     [](const TimelineEvent& a, const TimelineEvent& b) { return a.time_ms < b.time_ms; });
+  }
+  if (!options.trace_path.empty() && (options.trace_always || !result.passed)) {
+    write_trace(options.trace_path, result, h, history);
+  }
+  history.set_observer({});
+  return result;
+}
+
+}  // namespace mephisto::sim::scenario

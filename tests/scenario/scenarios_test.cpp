@@ -1,0 +1,151 @@
+// The shipped scenarios (scenarios/*.textproto) run in the simulator: each passes for its seeds, or fails
+// exactly as it declares (expect_violation); the flagship's swarm passes over a range of seeds; a run is a
+// pure function of its seed (same seed, same run hash and verdicts).
+//
+// Seeds per scenario: kSeeds (fewer under AddressSanitizer, where a run is ~20x slower).
+// MEPHISTO_SCENARIO_SEEDS=N runs N instead. A failure prints the one-line reproduction (`mephisto sim FILE
+// --seed S`) and the verdicts.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "sim/scenario/loader.h"
+#include "sim/scenario/runner.h"
+
+namespace mephisto::sim::scenario {
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr uint64_t kSeeds = 2;
+constexpr uint64_t kFlagshipSeeds = 8;
+#else
+constexpr uint64_t kSeeds = 10;
+constexpr uint64_t kFlagshipSeeds = 100;
+#endif
+
+uint64_t seeds_or(uint64_t fallback) {
+  const char* env = std::getenv("MEPHISTO_SCENARIO_SEEDS");
+  return env != nullptr && *env != '\0' ? std::strtoull(env, nullptr, 10) : fallback;
+}
+
+std::string path_of(const std::string& name) {
+  return std::string(MEPHISTO_SOURCE_DIR) + "/scenarios/" + name + ".textproto";
+}
+
+std::string describe(const RunResult& r) {
+  std::string out = "reproduce: " + r.reproduce + "\nfault plan:";
+  for (const std::string& f : r.fault_plan) out += " " + f + ";";
+  out += "\n";
+  for (const Verdict& v : r.verdicts) {
+    out += "  " + invariant_name(v.invariant) + ": " + verdict_status_name(v.status) + " (" +
+           std::to_string(v.count) + ")";
+    if (!v.examples.empty()) out += " first: " + v.examples.front().text;
+    if (!v.note.empty()) out += " [" + v.note + "]";
+    out += "\n";
+  }
+  return out;
+}
+
+RunResult run(const std::string& name, uint64_t seed) {
+  Result<Scenario> s = load_scenario_file(path_of(name));
+  EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+  if (!s.ok()) return {};
+  RunOptions options;
+  options.seed = seed;
+  options.scenario_file = "scenarios/" + name + ".textproto";
+  options.timeline = true;
+  return run_scenario(*s, options);
+}
+
+class ShippedScenario : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ShippedScenario, PassesOrFailsExactlyAsDeclared) {
+  for (uint64_t seed = 1; seed <= seeds_or(kSeeds); ++seed) {
+    const RunResult r = run(GetParam(), seed);
+    EXPECT_TRUE(r.passed) << describe(r);
+    // Every timed fault of a shipped scenario must really happen (a fault whose target is down, or whose
+    // trigger never comes, would make the scenario show nothing). (Swarm plans may draw a fault whose target
+    // is already down.)
+    const auto started = std::count_if(r.timeline.begin(), r.timeline.end(), [](const TimelineEvent& e) {
+      return e.kind == TimelineEvent::kFault;
+    });
+    if (GetParam().rfind("swarm", 0) != 0) {
+      EXPECT_EQ(static_cast<size_t>(started), r.fault_plan.size()) << "not every fault started\n"
+                                                                   << describe(r);
+    }
+    for (const Verdict& v : r.verdicts) {
+      // An expected violation must actually be seen (kExpectedMissing fails `passed` too; this names it).
+      EXPECT_NE(v.status, VerdictStatus::kExpectedMissing) << invariant_name(v.invariant) << "\n"
+                                                           << describe(r);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, ShippedScenario,
+                         ::testing::Values("crash-during-commit", "zombie-producer", "rebalance-storm",
+                                           "leader-failover", "coordinator-failover", "restore-interrupted",
+                                           "standby-promotion", "max-poll-interval",
+                                           "unclean-leader-election", "at-least-once-crashes",
+                                           "swarm-at-least-once"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& c : name) {
+                             if (c == '-') c = '_';
+                           }
+                           return name;
+                         });
+
+TEST(FlagshipScenario, EveryInvariantHoldsOverManySeeds) {
+  int faults = 0;
+  for (uint64_t seed = 1; seed <= seeds_or(kFlagshipSeeds); ++seed) {
+    const RunResult r = run("flagship", seed);
+    faults += static_cast<int>(r.fault_plan.size());
+    EXPECT_TRUE(r.passed) << describe(r);
+  }
+  EXPECT_GT(faults, 0) << "the swarm drew no faults at all";
+}
+
+TEST(FlagshipScenario, SameSeedSameRun) {
+  const RunResult a = run("flagship", 11);
+  const RunResult b = run("flagship", 11);
+  EXPECT_EQ(a.run_hash, b.run_hash);
+  EXPECT_EQ(a.fault_plan, b.fault_plan);
+  ASSERT_EQ(a.verdicts.size(), b.verdicts.size());
+  for (size_t i = 0; i < a.verdicts.size(); ++i) {
+    EXPECT_EQ(a.verdicts[i].status, b.verdicts[i].status);
+    EXPECT_EQ(a.verdicts[i].count, b.verdicts[i].count);
+  }
+  const RunResult c = run("flagship", 12);
+  EXPECT_NE(a.run_hash, c.run_hash) << "two seeds gave the same run";
+}
+
+// Regression: a worker revoked while its commit waited at the commit point, and failed meanwhile (a send
+// fenced: INVALID_PRODUCER_EPOCH, the coordinator had aborted its transaction on timeout).
+// Engine::commit_transaction returned OK without committing, so give_up flushed the transaction's delivered —
+// later aborted — changelog writes into the table store (Tables::on_revoked); the restarted worker restored
+// from past them and counted the redone inputs on top of the aborted increments. Seed 192: k14 9 for 6
+// (plan: worker partitions from b3, b3 and b1 crashed); seed 875: k0 165 for 140.
+TEST(FlagshipScenario, FailedCommitOnRevokeKeepsAbortedTableWritesOut) {
+  for (const uint64_t seed : {192u, 875u}) {
+    const RunResult r = run("flagship", seed);
+    EXPECT_TRUE(r.passed) << describe(r);
+  }
+}
+
+TEST(AtLeastOnceScenario, DuplicatesAreReportedAsAllowed) {
+  bool allowed = false;
+  for (uint64_t seed = 1; seed <= 5 && !allowed; ++seed) {
+    const RunResult r = run("at-least-once-crashes", seed);
+    for (const Verdict& v : r.verdicts) {
+      if (v.invariant == mephisto::scenario::DUPLICATES && v.status == VerdictStatus::kAllowed && v.count > 0)
+        allowed = true;
+    }
+  }
+  EXPECT_TRUE(allowed) << "no seed of at-least-once-crashes reprocessed anything: the scenario shows nothing";
+}
+
+}  // namespace
+}  // namespace mephisto::sim::scenario
