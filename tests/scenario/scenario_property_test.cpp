@@ -28,6 +28,9 @@ constexpr int kCases = 8;
 #else
 constexpr int kCases = 60;
 #endif
+// The planted-bug search: at most this many cases from this rapidcheck seed (it stops at the first failure).
+constexpr int kPlantedCases = 60;
+constexpr uint64_t kPlantedSeed = 1;
 
 struct GenFault {
   int kind = 0;  // ms::FaultKind
@@ -103,7 +106,21 @@ rc::detail::TestParams params_with(int cases) {
   return params;
 }
 
-rc::detail::TestResult check(const char* id, int cases, PlantedBug planted, size_t* smallest_failing_plan) {
+// The planted-bug search is a claim about a number of cases, so it runs from a fixed rapidcheck seed (unless
+// RC_PARAMS gives one): the same cases in every build and every run. Under ASan (a run is ~20x slower) it does not
+// shrink: finding the bug is checked there, shrinking in the default build.
+rc::detail::TestParams planted_params() {
+  rc::detail::TestParams params = params_with(kPlantedCases);
+  const char* env = std::getenv("RC_PARAMS");
+  if (env == nullptr || std::string(env).find("seed") == std::string::npos) params.seed = kPlantedSeed;
+#if defined(__SANITIZE_ADDRESS__)
+  params.disableShrinking = true;
+#endif
+  return params;
+}
+
+rc::detail::TestResult check(const char* id, const rc::detail::TestParams& params, PlantedBug planted,
+                             size_t* smallest_failing_plan) {
   const Scenario base = base_scenario();
   const auto property = [&base, planted, smallest_failing_plan] {
     const Case c = *gen_case();
@@ -121,11 +138,11 @@ rc::detail::TestResult check(const char* id, int cases, PlantedBug planted, size
   rc::detail::TestMetadata metadata;
   metadata.id = id;
   metadata.description = id;
-  return rc::detail::checkProperty(rc::detail::toProperty(property), metadata, params_with(cases));
+  return rc::detail::checkProperty(rc::detail::toProperty(property), metadata, params);
 }
 
 TEST(ScenarioProperty, EveryInvariantHoldsForGeneratedFaultPlans) {
-  const rc::detail::TestResult result = check("ScenarioProperty/Holds", kCases, PlantedBug::kNone, nullptr);
+  const rc::detail::TestResult result = check("ScenarioProperty/Holds", params_with(kCases), PlantedBug::kNone, nullptr);
   std::ostringstream message;
   rc::detail::printResultMessage(result, message);
   ASSERT_TRUE(result.template is<rc::detail::SuccessResult>()) << message.str();
@@ -137,16 +154,18 @@ TEST(ScenarioProperty, EveryInvariantHoldsForGeneratedFaultPlans) {
 TEST(ScenarioProperty, FindsAndShrinksAPlantedBug) {
   size_t smallest = SIZE_MAX;
   const rc::detail::TestResult result =
-      check("ScenarioProperty/Planted", kCases, PlantedBug::kTableWriteNotRolledBack, &smallest);
+      check("ScenarioProperty/Planted", planted_params(), PlantedBug::kTableWriteNotRolledBack, &smallest);
   std::ostringstream message;
   rc::detail::printResultMessage(result, message);
   rc::detail::FailureResult failure;
-  ASSERT_TRUE(result.match(failure)) << "the planted bug was not found in " << kCases << " cases:\n"
+  ASSERT_TRUE(result.match(failure)) << "the planted bug was not found in " << kPlantedCases << " cases:\n"
                                      << message.str();
   std::cout << "found after " << failure.numSuccess << " passing case(s); shrunk counterexample:\n";
   for (const auto& [type, value] : failure.counterExample) std::cout << "  " << value << "\n";
   std::cout << "smallest failing plan seen: " << smallest << " fault(s)" << std::endl;
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LE(smallest, 3u) << "shrinking left a large plan:\n" << message.str();
+#endif
 }
 
 }  // namespace
