@@ -3,6 +3,7 @@
 // engine_send.cpp.
 #include "runtime/app/engine.h"
 
+#include <algorithm>
 #include <cassert>
 #include <exception>
 
@@ -123,6 +124,38 @@ std::vector<TopicPartition> Engine::assignment() const {
 // Lifecycle
 
 Status Engine::run(const Env& env) {
+  Status result = run_worker(env);
+  if (recording_) env_.recorder->on_stop(result);
+  return result;
+}
+
+void Engine::record_start() {
+  if (env_.recorder == nullptr) return;
+  RecordedStart start;
+  start.app_id = settings_.id;
+  start.worker_id = settings_.worker_id;
+  start.processing_guarantee = exactly_once() ? "exactly_once" : "at_least_once";
+  start.time_ms = env_.clock->now_ms();
+  for (const auto& topic : topics_) {
+    start.declarations.push_back(fmt::format("topic {} partitions={}{}{}", topic->name, topic->actual_partitions,
+                                             topic->in_memory ? " (channel)" : "",
+                                             topic->internal ? " (internal)" : ""));
+  }
+  for (const auto& agent : agents_) {
+    start.declarations.push_back(fmt::format("agent {} <- {} x{}", agent->name,
+                                             agent->source != nullptr ? agent->source->name : "-",
+                                             agent->concurrency));
+  }
+  for (const auto& timer : timers_) {
+    start.declarations.push_back(fmt::format("timer {} every {} ms{}", timer->name, timer->interval_ms,
+                                             timer->on_leader ? " (leader)" : ""));
+  }
+  std::sort(start.declarations.begin(), start.declarations.end());
+  env_.recorder->on_start(start);
+  recording_ = true;
+}
+
+Status Engine::run_worker(const Env& env) {
   assert(!running_ && !shutting_down_ && "Engine::run is called once");
   // A planted bug (runtime/seam/planted.h) is a deliberate defect: whatever asked for it, it must never run
   // against real Kafka, so nothing at all is done unless the broker client is the simulator's.
@@ -177,6 +210,7 @@ Status Engine::run(const Env& env) {
     shutdown();
     return *error_;
   }
+  record_start();
   if (Status ready = tables_->start(); !ready.ok()) {
     fail(ready.error());
     shutdown();
@@ -289,7 +323,9 @@ void Engine::shutdown() {
     // calls at once are refused by librdkafka (a conflicting call in progress).
     lock_commits();
     if (transaction_open_) {
-      if (Status aborted = producer_->abort_transaction(kCommitTimeoutMs); !aborted.ok()) {
+      Status aborted = producer_->abort_transaction(kCommitTimeoutMs);
+      if (env_.recorder != nullptr) env_.recorder->on_transaction(TransactionStep::kAbort, {}, aborted);
+      if (!aborted.ok()) {
         log_.warn("abort_transaction at stop: {}", aborted.error().message);
       }
       transaction_open_ = false;
@@ -543,15 +579,26 @@ void Engine::run_timer(TimerDecl* timer) {
   Scheduler& scheduler = *env_.scheduler;
   const auto run_body = [&] {
     ++stats_.timer_runs;
+    if (env_.recorder != nullptr && timer->interval_ms > 0) env_.recorder->on_timer(timer->name);
+    firing_timers_[scheduler.current()] = timer->name;
     try {
       timer->body();
     } catch (const std::exception& error) {
       ++stats_.timer_errors;
       log_.error("timer {} raised: {}", timer->name, error.what());
     }
+    firing_timers_.erase(scheduler.current());
   };
   if (timer->interval_ms == 0) {  // a task
     run_body();
+    return;
+  }
+  if (env_.recorder != nullptr && env_.recorder->drives_timers()) {
+    // A replay (sim/replay): the timer fires exactly where the recorded worker's did, not by the clock.
+    while (!stopping_ && env_.recorder->await_timer(timer->name)) {
+      if (stopping_) break;
+      run_body();
+    }
     return;
   }
   int64_t next_ms = env_.clock->now_ms() + timer->interval_ms;

@@ -218,6 +218,11 @@ class Engine final : private RebalanceListener {
   void on_partitions_assigned(const std::vector<TopicPartition>& partitions) override;
   void on_partitions_lost(const std::vector<TopicPartition>& partitions) override;
 
+  // run() without the recorder's on_stop (engine.cpp).
+  Status run_worker(const Env& env);
+  // Recorder (runtime/seam/recorder.h) reports; no-ops without a recorder.
+  void record_start();
+  [[nodiscard]] std::vector<SendSource> send_sources() const;
   Status start_clients();
   Status prepare_topics();
   Status create_topic_if_missing(app_internal::TopicDecl& topic);
@@ -283,6 +288,9 @@ class Engine final : private RebalanceListener {
   std::map<FiberId, app_internal::AgentDecl*> actor_fibers_;
   std::map<std::string, app_internal::TopicDecl*> topics_by_name_;
   std::vector<FiberId> timer_fibers_;
+  // The timer whose body a fiber is running: sends made there are attributed to the firing (recorder.h).
+  std::map<FiberId, std::string> firing_timers_;
+  bool recording_ = false;  // on_start reported: on_stop follows
   // Commits are serialised (the commit fiber and a rebalance may both want one).
   bool committing_ = false;
   std::deque<FiberId> commit_waiters_;

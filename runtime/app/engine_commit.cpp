@@ -18,7 +18,9 @@ Error not_committed(const std::optional<Error>& failure) {
 }  // namespace
 
 Status Engine::begin_transaction() {
-  if (Status begun = producer_->begin_transaction(); !begun.ok()) {
+  Status begun = producer_->begin_transaction();
+  if (env_.recorder != nullptr) env_.recorder->on_transaction(TransactionStep::kBegin, {}, begun);
+  if (!begun.ok()) {
     rejoin_ = true;
     return Error::of(begun.code(), "begin_transaction: " + begun.error().message);
   }
@@ -93,6 +95,7 @@ Status Engine::commit_transaction(bool begin_next) {
     // Partitions lost while the offsets were on their way: this transaction must not commit.
     if (result.ok() && aborting_) result = Error::of(ErrorCode::kRebalanceInProgress, "partitions lost");
     if (result.ok()) result = producer_->commit_transaction(kCommitTimeoutMs);
+    if (env_.recorder != nullptr) env_.recorder->on_transaction(TransactionStep::kCommit, offsets, result);
     if (result.ok()) {
       transaction_open_ = false;
       tracker_.mark_committed(offsets);
@@ -139,7 +142,9 @@ void Engine::abort_and_rejoin(const Error& error) {
   fail(Error::of(error.code, "transaction aborted (" + error.message +
                                  "); the worker stops and rejoins from the last commit"));
   if (abort_here) {
-    if (Status aborted = producer_->abort_transaction(kCommitTimeoutMs); !aborted.ok()) {
+    Status aborted = producer_->abort_transaction(kCommitTimeoutMs);
+    if (env_.recorder != nullptr) env_.recorder->on_transaction(TransactionStep::kAbort, {}, aborted);
+    if (!aborted.ok()) {
       log_.warn("abort_transaction: {}", aborted.error().message);
     }
   }

@@ -135,6 +135,9 @@ void Engine::dispatch(std::vector<ConsumerRecord> records) {
   PartitionState* state = nullptr;
   const app_internal::TopicDecl* topic = nullptr;
   bool blocked = false;
+  // What became events, for the recorder (runtime/seam/recorder.h): nothing runs until dispatch returns, so
+  // the events (and their records) are alive when it is told.
+  std::vector<const ConsumerRecord*> dispatched;
   for (ConsumerRecord& record : records) {
     if (state == nullptr || state->tp.partition != record.partition || state->tp.topic != record.topic) {
       state = &partition_state(TopicPartition{record.topic, record.partition});
@@ -192,8 +195,10 @@ void Engine::dispatch(std::vector<ConsumerRecord> records) {
       }
       event->ack_on_release = false;
     }
+    if (env_.recorder != nullptr) dispatched.push_back(&event->record);
     for (RawChannel* buffer : topic->subscribers) buffer->push(scheduler, event);
   }
+  if (env_.recorder != nullptr && !dispatched.empty()) env_.recorder->on_polled(dispatched);
 }
 
 void Engine::on_event_released(EventCore* event) {
@@ -232,6 +237,7 @@ void Engine::on_partitions_assigned(const std::vector<TopicPartition>& partition
   }
   log_.info("assigned {} partition(s){}", partitions.size(), leader_ ? " (leader)" : "");
   assignment_group_ = consumer_->group_metadata();
+  if (env_.recorder != nullptr) env_.recorder->on_assigned(partitions, assignment_group_.generation_id);
   tables_->on_assigned(partitions);
   // Pause partitions whose tables restore before the client fetches anything for them.
   std::vector<TopicPartition> restoring;
@@ -248,6 +254,7 @@ void Engine::on_partitions_assigned(const std::vector<TopicPartition>& partition
 
 void Engine::on_partitions_revoked(const std::vector<TopicPartition>& partitions) {
   stats_.partitions_revoked += static_cast<int64_t>(partitions.size());
+  if (env_.recorder != nullptr) env_.recorder->on_revoked(partitions, false);
   // Also while shutting down (the other members' leaving can revoke during the last poll): what was processed
   // is committed, so a graceful stop leaves no duplicates behind.
   give_up(partitions, !failed_);
@@ -255,6 +262,7 @@ void Engine::on_partitions_revoked(const std::vector<TopicPartition>& partitions
 
 void Engine::on_partitions_lost(const std::vector<TopicPartition>& partitions) {
   stats_.partitions_lost += static_cast<int64_t>(partitions.size());
+  if (env_.recorder != nullptr) env_.recorder->on_revoked(partitions, true);
   log_.warn(
       "lost {} partition(s) without a clean revoke; their uncommitted progress is redone by the next owner",
       partitions.size());
@@ -367,6 +375,7 @@ Status Engine::commit_now(const std::set<TopicPartition>* only) {
     // Outputs before offsets (Faust flushes the producer here): an input is acked only after its sends are
     // delivered (Engine::send), so every offset in `offsets` already has its outputs on the broker.
     result = consumer_->commit(offsets, kCommitTimeoutMs);
+    if (env_.recorder != nullptr) env_.recorder->on_commit(offsets, result);
     if (result.ok()) {
       tracker_.mark_committed(offsets);
       if (only == nullptr) kept_revoked_offsets_.clear();

@@ -34,6 +34,17 @@ inline constexpr int64_t kTransactionTimeoutMs = 10000;
 // on the transaction; below the transaction timeout, so the broker never aborts it first.
 inline constexpr int64_t kCommitPointTimeoutMs = 5000;
 
+namespace app_internal {
+// The Kafka record an event descends from (an in-memory channel's event carries the input that fed it); null
+// for an event with no Kafka input.
+inline const EventCore* kafka_origin(const EventCore* event) {
+  while (event != nullptr && event->partition == nullptr) {
+    event = event->upstream.empty() ? nullptr : event->upstream.front();
+  }
+  return event;
+}
+}  // namespace app_internal
+
 struct Engine::PartitionState {
   TopicPartition tp;
   bool assigned = false;

@@ -94,18 +94,37 @@ Status Engine::send_holding(ProducerRecord record, const std::vector<EventCore*>
   ++stats_.records_sent;
   ++transaction_sends_;
   std::string topic = record.topic;
-  Status sent = producer_->send(std::move(record), [this, first, rest, also](const Result<RecordMetadata>& result) {
+  Recorder* recorder = env_.recorder;
+  const uint64_t send_id = recorder != nullptr ? recorder->on_send(record, send_sources()) : 0;
+  Status sent = producer_->send(std::move(record), [this, first, rest, also, recorder,
+                                                    send_id](const Result<RecordMetadata>& result) {
+    if (recorder != nullptr) recorder->on_delivered(send_id, result);
     if (also) also(result);
     on_delivery(result, first, rest);
   });
   if (!sent.ok()) {
     // The callback will not run: undo, and stop the worker (the record is gone with the call).
     const Error error = Error::of(sent.code(), "send to '" + topic + "': " + sent.error().message);
+    if (recorder != nullptr) recorder->on_delivered(send_id, error);
     if (also) also(error);
     on_delivery(error, first, rest);
     return sent;
   }
   return {};
+}
+
+std::vector<SendSource> Engine::send_sources() const {
+  std::vector<SendSource> sources;
+  for (const EventCore* event : current()) {
+    const EventCore* origin = app_internal::kafka_origin(event);
+    if (origin == nullptr) continue;
+    sources.push_back({origin->record.topic, origin->record.partition, origin->record.offset, {}});
+  }
+  if (sources.empty()) {
+    auto timer = firing_timers_.find(env_.scheduler->current());
+    if (timer != firing_timers_.end()) sources.push_back({{}, 0, -1, timer->second});
+  }
+  return sources;
 }
 
 void Engine::on_delivery(const Result<RecordMetadata>& result, EventCore* first,

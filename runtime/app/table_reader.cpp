@@ -105,6 +105,20 @@ void Tables::apply(std::vector<ConsumerRecord> records) {
         batch.push_back(
             {record.offset, std::move(record.key).value_or(std::string()), std::move(record.value)});
       }
+      if (!batch.empty() && engine_.env_.recorder != nullptr) {
+        std::vector<ConsumerRecord> recorded;
+        recorded.reserve(batch.size());
+        for (const store::ChangelogRecord& change : batch) {
+          ConsumerRecord record;
+          record.topic = first.topic;
+          record.partition = first.partition;
+          record.offset = change.offset;
+          record.key = change.key;
+          record.value = change.value;
+          recorded.push_back(std::move(record));
+        }
+        engine_.env_.recorder->on_table_applied(recorded);
+      }
       if (!batch.empty()) {
         if (Status applied = part->store->apply_batch(batch); !applied.ok()) {
           engine_.fail(Error::of(applied.code(),
@@ -135,6 +149,7 @@ void Tables::check_restored() {
     if (auto at = reader_->position(tp); at.ok()) position = std::max(position, *at);
     if (position < part.restore_end) continue;
     part.role = Role::kActive;
+    if (engine_.env_.recorder != nullptr) engine_.env_.recorder->on_table_active(part.table->name, part.partition);
     const int64_t took_ms = engine_.env_.clock->now_ms() - part.restore_started_ms;
     ++engine_.stats_.table_restores;
     engine_.stats_.table_last_restore_ms = took_ms;
@@ -159,6 +174,7 @@ void Tables::query_restore_end(Partition& part) {
                         target->partition, marks.error().message);
     } else if (target->role == Role::kRestoring && target->epoch == epoch) {
       target->restore_end = marks->second;
+      if (engine_.env_.recorder != nullptr) engine_.env_.recorder->on_restore_end(changelog_tp(*target), marks->second);
     }
     if (reader_fiber_ != kNoFiber && !reader_done_) engine_.env_.scheduler->wake(reader_fiber_);
   });

@@ -134,6 +134,18 @@ Status Tables::open(Partition& part) {
   part.store = std::move(opened).value();
   const std::optional<int64_t> applied = part.store->applied_offset();
   part.next_offset = applied.has_value() ? *applied + 1 : 0;
+  if (Recorder* recorder = engine_.env_.recorder; recorder != nullptr) {
+    // What the store holds is an input of this worker like any polled record: a replay starts from it.
+    std::vector<std::pair<std::string, std::string>> contents;
+    const Status listed = part.store->for_each([&](std::string_view key, std::string_view value) {
+      contents.emplace_back(std::string(key), std::string(value));
+    });
+    if (!listed.ok()) {
+      engine_.log_.warn("table '{}' partition {}: cannot list its store for the recording: {}", part.table->name,
+                        part.partition, listed.error().message);
+    }
+    recorder->on_table_opened(part.table->name, part.partition, applied, contents);
+  }
   return {};
 }
 
@@ -259,16 +271,6 @@ Tables::Partition* Tables::find(const TableDecl& table, int32_t partition) {
   auto found = partitions_.find({&table, partition});
   return found == partitions_.end() ? nullptr : &found->second;
 }
-
-namespace {
-// The Kafka record an event descends from (an in-memory channel's event carries the input that fed it).
-const EventCore* kafka_origin(const EventCore* event) {
-  while (event != nullptr && event->partition == nullptr) {
-    event = event->upstream.empty() ? nullptr : event->upstream.front();
-  }
-  return event;
-}
-}  // namespace
 
 Result<std::optional<std::string>> Tables::get(const TableDecl& table, std::string_view key) {
   if (!started_) {

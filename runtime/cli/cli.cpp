@@ -33,6 +33,27 @@ int run_cli(const std::vector<AppDefinition>& apps, int argc, char** argv,
   worker->add_option("--log-level", worker_options.log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->capture_default_str();
+  auto* record =
+      worker->add_option("--record", worker_options.record_dir,
+                         "Record what the worker decides to trace files in this directory (created if "
+                         "missing), to replay it in the simulator");
+  worker
+      ->add_flag("--record-hashes", worker_options.record_hashes,
+                 "Record keys and values as hashes only (far smaller; the replay needs the payloads from "
+                 "elsewhere)")
+      ->needs(record);
+  worker
+      ->add_option("--record-max-mb", worker_options.record_max_mb,
+                   "The trace files together stay under this size: the oldest are deleted")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->capture_default_str()
+      ->needs(record);
+  worker
+      ->add_option("--record-segment-mb", worker_options.record_segment_mb,
+                   "A new trace file (segment) when the current one passes this size")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str()
+      ->needs(record);
   worker->callback([&] { exit_code = run_worker(apps, worker_options); });
 
   SendCommandOptions send_options;

@@ -48,6 +48,12 @@ struct WorkerOptions {
   std::string broker;
   std::vector<std::string> sets;
   std::string log_level = "info";
+  // --record DIR: write what the worker decides to trace files there (runtime/trace), for a replay in the
+  // simulator. Empty: nothing is recorded.
+  std::string record_dir;
+  bool record_hashes = false;  // keys and values as hashes only
+  int64_t record_max_mb = 1024;  // the writer's files together; the oldest are deleted beyond it
+  int64_t record_segment_mb = 64;
 };
 int run_worker(const std::vector<AppDefinition>& apps, const WorkerOptions& options);
 

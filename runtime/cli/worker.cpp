@@ -1,5 +1,5 @@
 // `worker APP`: runs one worker of an app on real Kafka until SIGTERM / SIGINT (warm shutdown) or a fatal
-// error.
+// error. With --record DIR, one TraceWriter (runtime/trace) records every incarnation of the worker.
 //
 // A production binding file (tests/unit/determinism_exceptions.inc): it seeds Random from std::random_device,
 // reads the process environment, host name and pid, and takes signals through a signalfd.
@@ -13,9 +13,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <string>
 
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -24,6 +26,7 @@
 #include "runtime/cli/commands.h"
 #include "runtime/kafka/kafka_broker_client.h"
 #include "runtime/loop/event_loop.h"
+#include "runtime/trace/trace_writer.h"
 
 extern char** environ;  // NOLINT: POSIX declares it nowhere in a header
 
@@ -135,6 +138,44 @@ constexpr int kMaxRejoins = 100;
   std::_Exit(kExitFailure);
 }
 
+// The settings a replay needs to build the same app: the MEPHISTO_ variables and --set pairs the user gave
+// (in that precedence), and the worker id, which the worker may have named itself. Left out: what binds the
+// worker to this machine and this cluster (broker, store, data_dir, librdkafka properties), which a replay in
+// the simulator must not reuse.
+std::map<std::string, std::string> recorded_settings(const std::map<std::string, std::string>& environment,
+                                                     const std::vector<std::string>& sets,
+                                                     const AppSettings& settings) {
+  std::map<std::string, std::string> out;
+  const auto keep = [](const std::string& name) {
+    return name != "broker" && name != "store" && name != "data_dir" && !name.starts_with("consumer.") &&
+           !name.starts_with("producer.");
+  };
+  for (const auto& name : setting_names()) {
+    std::string variable = "MEPHISTO_";
+    for (const char c : name) variable += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    const auto found = environment.find(variable);
+    if (found != environment.end() && keep(name)) out[name] = found->second;
+  }
+  for (const auto& pair : sets) {
+    const size_t equals = pair.find('=');  // settings_from() checked the form
+    const std::string name = pair.substr(0, equals);
+    if (keep(name)) out[name] = pair.substr(equals + 1);
+  }
+  out["worker_id"] = settings.worker_id;
+  return out;
+}
+
+// The trace files' writer name: unique per recording process, and legal in a file name.
+std::string record_writer_name(const std::string& worker_id, int64_t start_ms) {
+  std::string name = fmt::format("w-{}-{}", worker_id, start_ms);
+  for (char& c : name) {
+    const bool legal = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '_' || c == '-';
+    if (!legal) c = '-';
+  }
+  return name;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> process_environment() {
@@ -154,7 +195,8 @@ int run_worker(const std::vector<AppDefinition>& apps, const WorkerOptions& opti
     print_error(definition.error().message);
     return kExitUsage;
   }
-  auto built = settings_from({definition.value(), process_environment(), options.sets, options.broker});
+  const std::map<std::string, std::string> environment = process_environment();
+  auto built = settings_from({definition.value(), environment, options.sets, options.broker});
   if (!built.ok()) {
     print_error(built.error().message);
     return kExitUsage;
@@ -166,6 +208,30 @@ int run_worker(const std::vector<AppDefinition>& apps, const WorkerOptions& opti
     return kExitUsage;
   }
   const std::string servers = bootstrap_servers(settings.broker).value();  // validate() checked the URL
+
+  RealClock clock;
+  // Opened before anything connects, so that a bad --record directory is a usage error, at once. One writer
+  // for the whole process: each Engine::run (a rejoin too) is a new incarnation in it.
+  std::unique_ptr<trace::TraceWriter> recorder;
+  if (!options.record_dir.empty()) {
+    trace::TraceWriterOptions record;
+    record.dir = options.record_dir;
+    record.writer_name = record_writer_name(settings.worker_id, clock.now_ms());
+    record.app_name = options.app;
+    record.source = "kafka";
+    record.payloads = !options.record_hashes;
+    record.settings = recorded_settings(environment, options.sets, settings);
+    record.segment_max_bytes = options.record_segment_mb << 20;
+    record.total_max_bytes = options.record_max_mb << 20;
+    // The worker goes on without its trace: recording must never be the reason a worker stops.
+    record.on_error = [](const std::string& message) { spdlog::error("{}", message); };
+    auto opened = trace::TraceWriter::open(std::move(record), &clock);
+    if (!opened.ok()) {
+      print_error(fmt::format("--record {}: {}", options.record_dir, opened.error().message));
+      return kExitUsage;
+    }
+    recorder = std::move(opened).value();
+  }
   const LogLevel level = parse_log_level(options.log_level);
   use_stderr_logger(level);
 
@@ -183,10 +249,10 @@ int run_worker(const std::vector<AppDefinition>& apps, const WorkerOptions& opti
     print_error(config.error().message);
     return kExitUsage;
   }
-  RealClock clock;
   std::random_device device;
   Random random((static_cast<uint64_t>(device()) << 32) ^ device());
-  const Env env{&clock, &loop, &random, &broker};
+  Env env{&clock, &loop, &random, &broker};
+  env.recorder = recorder.get();
   const auto make_app = [&] {
     auto app = std::make_unique<App>(settings);
     if (definition.value()->define) definition.value()->define(*app);
@@ -235,20 +301,35 @@ int run_worker(const std::vector<AppDefinition>& apps, const WorkerOptions& opti
   });
   app->log().info("worker of app '{}' (id {}, worker_id {}) starting on {}", options.app, settings.id,
                  settings.worker_id, settings.broker);
+  if (recorder) {
+    app->log().info("recording to {} ({})", options.record_dir,
+                    options.record_hashes ? "hashes" : "payloads");
+  }
 
   bool finished = false;
   try {
     finished = loop.run([&] { return result.has_value(); });
   } catch (const std::exception& error) {
+    if (recorder) recorder->flush();  // exit_now skips destructors: keep what was recorded
     exit_now(fmt::format("error: internal error in the worker (a bug): {}", error.what()), *app);
   }
   if (!finished) {
+    if (recorder) recorder->flush();
     exit_now(
         "error: stopped at once on a second signal, without a graceful shutdown: records processed since the "
         "last commit will be processed again",
         *app);
   }
   loop.unwatch(watch);
+  if (recorder) {
+    recorder->flush();
+    if (recorder->error().has_value()) {
+      app->log().warn("the trace in {} is incomplete: {}", options.record_dir, *recorder->error());
+    } else {
+      app->log().info("recorded {} events ({} bytes) to {}", recorder->events_written(),
+                      recorder->bytes_written(), options.record_dir);
+    }
+  }
   spdlog::default_logger()->flush();
   fmt::print(stderr, "{}\n", stats_line(app->stats()));
   if (!result->ok()) {

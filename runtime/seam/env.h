@@ -6,6 +6,7 @@
 #include "runtime/seam/clock.h"
 #include "runtime/seam/planted.h"
 #include "runtime/seam/random.h"
+#include "runtime/seam/recorder.h"
 
 namespace mephisto {
 
@@ -27,6 +28,9 @@ struct Env {
   // A deliberate defect to switch on (runtime/seam/planted.h), so the simulator can prove its checkers catch
   // it. Only the simulator's harness sets it; App::run refuses it unless `broker` is the simulator's.
   PlantedBug planted = PlantedBug::kNone;
+  // Told what the worker decides (recorder.h): `mephisto worker --record`, `mephisto sim --trace`, and the
+  // replayer, which checks the replayed worker against a trace through it. Null: nothing is recorded.
+  Recorder* recorder = nullptr;
 };
 
 }  // namespace mephisto

@@ -58,6 +58,7 @@ int AppHarness::add_worker(const AppDefinition& definition, std::function<void(A
   const int index = static_cast<int>(workers_.size());
   auto worker = std::make_unique<Worker>();
   worker->name = "worker-" + std::to_string(index);
+  worker->index = index;
   worker->definition = definition;
   worker->adjust = std::move(adjust);
   Worker* raw = worker.get();
@@ -116,6 +117,7 @@ void AppHarness::worker_main(Worker& worker, ProcessContext& context) {
 
     Env env{&context.clock(), &context.scheduler(), &context.random(), broker, worker.stores.get()};
     env.planted = options_.planted;  // App::run accepts it: `broker` is the simulator's
+    if (options_.recorder) env.recorder = options_.recorder(worker.index);
     result = app->run(env);
     worker.last_stats = app->stats();
     // As the CLI's worker does: a worker whose transaction was aborted or fenced starts afresh (bounded).

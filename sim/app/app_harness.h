@@ -52,6 +52,9 @@ struct AppHarnessOptions {
   int64_t helper_timeout_ms = 300'000;
   // A deliberate runtime defect (runtime/seam/planted.h) every worker runs with: set in each worker's Env.
   PlantedBug planted = PlantedBug::kNone;
+  // The recorder of a worker (by index), put in each of its incarnations' Env (`mephisto sim --trace`); may
+  // return null. Empty: nothing is recorded.
+  std::function<Recorder*(int worker)> recorder{};
 };
 
 class AppHarness {
@@ -130,6 +133,7 @@ class AppHarness {
  private:
   struct Worker {
     std::string name;
+    int index = 0;
     ProcessId process = 0;
     AppDefinition definition;
     std::function<void(AppSettings&)> adjust;

@@ -405,6 +405,7 @@ void FaultDriver::start(Active& a) {
   }
   a.started = true;
   mark(a.lane, TimelineEvent::kFault, a.text);
+  if (on_started_) on_started_(a.text, a.worker);
 }
 
 void FaultDriver::undo(Active& a) {

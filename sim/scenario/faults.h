@@ -50,6 +50,11 @@ class FaultDriver {
   [[nodiscard]] const std::vector<TimelineEvent>& timeline() const { return timeline_; }
   // When each worker process was crashed by a fault (global virtual ms, in order).
   [[nodiscard]] const std::map<ProcessId, std::vector<int64_t>>& crashes() const { return crashes_; }
+  // Told each fault as it starts (its fault_text and the worker it concerns, -1 for the cluster): the
+  // recording notes it in the workers' traces.
+  void set_on_started(std::function<void(const std::string& text, int worker)> on_started) {
+    on_started_ = std::move(on_started);
+  }
 
  private:
   using Link = std::pair<NetNode, NetNode>;
@@ -89,6 +94,7 @@ class FaultDriver {
   std::set<int> left_;  // added workers that left on purpose: not restarted by the heal
   std::vector<TimelineEvent> timeline_;
   std::map<ProcessId, std::vector<int64_t>> crashes_;
+  std::function<void(const std::string&, int)> on_started_;
 };
 
 }  // namespace mephisto::sim::scenario

@@ -369,20 +369,28 @@ Result<Scenario> load_scenario_file(const std::string& path) {
   return parse_scenario(text.str(), path);
 }
 
+std::vector<std::pair<std::string, std::string>> recorded_scenario_settings(const Scenario& scenario) {
+  // The simulator's timeouts first, then the scenario's own settings (which may override them), sorted: the
+  // order settings apply in must not depend on the map's iteration order.
+  std::vector<std::pair<std::string, std::string>> out = {
+      {"broker_session_timeout_ms", "10000"},
+      {"broker_heartbeat_interval_ms", "1000"},
+      {"broker_commit_interval_ms", "1000"},
+      {"broker_max_poll_interval_ms", "30000"},
+      {"topic_partitions", std::to_string(scenario.cluster().input_partitions())},
+      {"topic_replication_factor", std::to_string(scenario.cluster().replication_factor())},
+      {"stop_timeout_ms", "15000"},
+      {"rebalance_drain_timeout_ms", "2000"},
+  };
+  const std::map<std::string, std::string> sorted(scenario.app().settings().begin(),
+                                                  scenario.app().settings().end());
+  out.insert(out.end(), sorted.begin(), sorted.end());
+  return out;
+}
+
 AppSettings scenario_settings(const Scenario& scenario, const AppSettings& base) {
   AppSettings s = base;
-  s.broker_session_timeout_ms = 10'000;
-  s.broker_heartbeat_interval_ms = 1000;
-  s.broker_commit_interval_ms = 1000;
-  s.broker_max_poll_interval_ms = 30'000;
-  s.topic_partitions = scenario.cluster().input_partitions();
-  s.topic_replication_factor = static_cast<int16_t>(scenario.cluster().replication_factor());
-  s.stop_timeout_ms = 15'000;
-  s.rebalance_drain_timeout_ms = 2000;
-  // Sorted: the order settings apply in must not depend on the map's iteration order.
-  std::map<std::string, std::string> sorted(scenario.app().settings().begin(),
-                                            scenario.app().settings().end());
-  for (const auto& [name, value] : sorted) (void)set_setting(s, name, value);
+  for (const auto& [name, value] : recorded_scenario_settings(scenario)) (void)set_setting(s, name, value);
   return s;
 }
 

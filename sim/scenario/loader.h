@@ -28,6 +28,8 @@ inline constexpr std::string_view kTableCountApp = "tablecount";
 // scenario's topic layout, then the scenario's own app.settings. The loader validates the result
 // (validate()), so a scenario whose settings contradict each other is refused at load, with the file's line.
 [[nodiscard]] AppSettings scenario_settings(const Scenario& scenario, const AppSettings& base);
+// The same settings as `--set` pairs, in the order they apply (a recording's header keeps them for replay).
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> recorded_scenario_settings(const Scenario& scenario);
 
 // The scenario as textproto (what --shrink writes); parse_scenario(to_text(s)) gives s back.
 [[nodiscard]] std::string scenario_to_text(const Scenario& scenario);

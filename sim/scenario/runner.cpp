@@ -21,6 +21,7 @@
 #include "sim/scenario/checkers.h"
 #include "sim/scenario/faults.h"
 #include "sim/scenario/loader.h"
+#include "runtime/trace/trace_writer.h"
 
 namespace mephisto::sim::scenario {
 namespace {
@@ -173,7 +174,33 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
   harness_options.kafka.latency_max_ms = s.cluster().latency_max_ms();
   harness_options.max_kept_events = options.trace_path.empty() ? 0 : 300'000;
   harness_options.planted = options.planted;
+  // Recording (`mephisto sim --trace`): stamped on global virtual time; created before the harness, whose
+  // workers hold pointers to them.
+  struct GlobalClock final : Clock {
+    const AppHarness* harness = nullptr;
+    [[nodiscard]] int64_t now_ms() const override { return harness->now_ms(); }
+  };
+  GlobalClock record_clock;
+  std::map<int, std::unique_ptr<trace::TraceWriter>> recorders;
+  if (!options.record_dir.empty()) {
+    harness_options.recorder = [&](int worker) -> Recorder* {
+      auto& slot = recorders[worker];
+      if (!slot) {
+        trace::TraceWriterOptions record;
+        record.dir = options.record_dir;
+        record.writer_name = "sim-worker-" + std::to_string(worker);
+        record.app_name = examples::table_count_app().name;
+        record.source = "sim";
+        for (const auto& [name, value] : recorded_scenario_settings(s)) record.settings[name] = value;
+        auto opened = trace::TraceWriter::open(std::move(record), &record_clock);
+        if (!opened.ok()) return nullptr;  // the caller checked the directory; a worker runs without a trace
+        slot = std::move(opened).value();
+      }
+      return slot.get();
+    };
+  }
   AppHarness h(harness_options);
+  record_clock.harness = &h;
   h.kafka().set_history(&history);
 
   const int16_t rf = static_cast<int16_t>(s.cluster().replication_factor());
@@ -201,6 +228,11 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
   driver = std::make_unique<FaultDriver>(h, s, group, t0,
                                          [&h, &app, adjust] { return h.add_worker(app, adjust); });
   history.set_observer([&driver](const HistoryEvent& e) { driver->observe(e); });
+  driver->set_on_started([&recorders](const std::string& text, int worker) {
+    for (auto& [index, writer] : recorders) {
+      if (worker < 0 || worker == index) writer->on_fault(text);
+    }
+  });
   for (const Fault& f : plan) driver->schedule(f);
   start_workload(h, s, options.seed, t0, workload);
 

@@ -35,6 +35,9 @@ struct RunOptions {
   // `trace_always`. "" writes nothing.
   std::string trace_path;
   bool trace_always = false;
+  // Record every worker's decisions (runtime/trace) into this directory, for `mephisto replay`: one writer per
+  // worker ("sim-worker-<i>"), faults noted in the workers' traces. "" records nothing.
+  std::string record_dir;
 };
 
 // Runs the scenario. Precondition: `scenario` came from parse_scenario/load_scenario_file (defaults filled,

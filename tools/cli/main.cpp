@@ -1,5 +1,5 @@
 // build/bin/mephisto: the command-line entry point. The commands that run apps (worker, send, agents, topics,
-// apps) come from runtime/cli over the example apps of agents/; `version`, `sim` (failure scenarios) and
+// apps) come from runtime/cli over the example apps of agents/; `version`, `sim` (failure scenarios), `replay` (recorded workers) and
 // `demo` (the simulator) are added here.
 #include <CLI/CLI.hpp>
 
@@ -8,18 +8,22 @@
 #include "agents/examples.h"
 #include "demo.h"
 #include "runtime/cli/cli.h"
+#include "replay_command.h"
 #include "sim_command.h"
 
 int main(int argc, char** argv) {
   mephisto::cli::DemoOptions demo_options;
   mephisto::cli::SimOptions sim_options;
-  return mephisto::cli::run_cli(mephisto::examples::example_apps(), argc, argv, [&](CLI::App& app) {
+  mephisto::cli::ReplayCommandOptions replay_options;
+  const std::vector<mephisto::AppDefinition> apps = mephisto::examples::example_apps();
+  return mephisto::cli::run_cli(apps, argc, argv, [&](CLI::App& app) {
     app.description("Mephisto: Faust's stream-processing model in C++, with a deterministic simulated Kafka");
 
     auto* version = app.add_subcommand("version", "Print the version");
     version->callback([] { std::printf("mephisto %s\n", MEPHISTO_VERSION); });
 
     mephisto::cli::add_sim_command(app, sim_options);
+    mephisto::cli::add_replay_command(app, replay_options, apps);
 
     auto* demo = app.add_subcommand("demo",
                                     "Run a simulated failure scenario (worker and broker crashes) and check "

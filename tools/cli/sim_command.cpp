@@ -13,6 +13,7 @@
 #include <set>
 
 #include "runtime/seam/planted.h"
+#include "replay_command.h"
 #include "seed_pool.h"
 #include "sim/scenario/loader.h"
 #include "sim/scenario/report_html.h"
@@ -128,6 +129,21 @@ std::string first_problem(const sc::RunResult& r) {
   return r.verdicts.empty() ? r.reproduce : "";
 }
 
+// The run file of a recording (replay_command.h): what `mephisto replay` re-runs to compare run hashes.
+void write_sim_run(const SimOptions& o, const sc::RunResult& r, const std::string& planted_name) {
+  const std::filesystem::path dir(o.record_dir);
+  std::error_code copied;
+  std::filesystem::copy_file(o.scenario, dir / kSimScenarioFile, std::filesystem::copy_options::overwrite_existing,
+                             copied);
+  std::ofstream out(dir / kSimRunFile);
+  out << "scenario_file: " << o.scenario << "\n"
+      << "seed: " << r.seed << "\n"
+      << "planted: " << (planted_name.empty() ? "none" : planted_name) << "\n"
+      << "run_hash: " << fmt::format("{:016x}", r.run_hash) << "\n"
+      << "passed: " << (r.passed ? "yes" : "no") << "\n";
+  if (copied || !out) error("--trace " + o.record_dir + ": cannot write the run file");
+}
+
 std::string trace_path_for(const SimOptions& o, const sc::Scenario& s, uint64_t seed,
                            const std::string& planted) {
   return fmt::format("{}/{}{}-seed-{}.trace", o.trace_dir, s.name(), planted.empty() ? "" : "-" + planted,
@@ -179,6 +195,24 @@ int run_sim(const SimOptions& o) {
     const int64_t n = o.seeds > 0 ? o.seeds : (planted != PlantedBug::kNone ? 100 : 1);
     for (int64_t i = 0; i < n; ++i) seeds.push_back(o.first_seed + static_cast<uint64_t>(i));
   }
+  if (!o.record_dir.empty()) {
+    if (seeds.size() != 1) {
+      error("--trace records one run: give it one --seed");
+      return kExitUsage;
+    }
+    std::error_code made;
+    std::filesystem::create_directories(o.record_dir, made);
+    if (made || !std::filesystem::is_directory(o.record_dir)) {
+      error("--trace " + o.record_dir + ": cannot create the directory" + (made ? ": " + made.message() : ""));
+      return kExitUsage;
+    }
+    for (const auto& entry : std::filesystem::directory_iterator(o.record_dir)) {
+      if (entry.path().extension() == ".mtrace" || entry.path().filename() == kSimRunFile) {
+        error("--trace " + o.record_dir + ": already holds a recording; give an empty directory");
+        return kExitUsage;
+      }
+    }
+  }
   std::error_code ignored;
   std::filesystem::create_directories(o.trace_dir, ignored);
   const std::string planted_name = planted == PlantedBug::kNone ? "" : std::string(planted_bug_name(planted));
@@ -191,6 +225,7 @@ int run_sim(const SimOptions& o) {
     options.timeline = false;
     options.trace_path = trace_path_for(o, scenario, seed, planted_name);
     options.trace_always = o.keep_traces;
+    options.record_dir = o.record_dir;
     return run_timed(scenario, options);
   };
 
@@ -205,6 +240,7 @@ int run_sim(const SimOptions& o) {
       detected_index;  // planted: index in `seeds` of the first failing seed, once all before it ran
   const auto wall_start = std::chrono::steady_clock::now();
   run_seeds(seeds, o.jobs, run_one, [&](const sc::RunResult& r) {
+    if (!o.record_dir.empty()) write_sim_run(o, r, planted_name);
     tally.add(r);
     done_seeds.insert(r.seed);
     if (o.verbose) {
@@ -342,6 +378,8 @@ void add_sim_command(CLI::App& app, SimOptions& o) {
       ->check(CLI::Range(1, 64));
   sim->add_option("--report", o.report, "Write a self-contained HTML report here");
   sim->add_option("--trace-dir", o.trace_dir, "Where failing seeds' traces (and shrunk scenarios) go");
+  sim->add_option("--trace", o.record_dir,
+                  "Record the workers of one --seed's run into this directory, for `mephisto replay`");
   sim->add_flag("--keep-traces", o.keep_traces,
                 "Write every seed's trace to --trace-dir, not only failing ones");
   sim->add_flag("--shrink", o.shrink,

@@ -29,6 +29,9 @@ struct SimOptions {
   bool list_planted = false;
   bool quiet = false;    // no progress bar
   bool verbose = false;  // one line per seed: verdict, run hash, wall time
+  // Record the workers' decisions of one seed's run into this directory (`mephisto replay DIR` replays them
+  // and re-runs the seed for its run hash). "" : none.
+  std::string record_dir;
 };
 
 // Adds the `sim` subcommand to `app`; its callback runs the command and throws CLI::RuntimeError(code) on a

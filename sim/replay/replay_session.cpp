@@ -1,0 +1,568 @@
+#include "sim/replay/replay_session.h"
+
+#include <algorithm>
+#include <cassert>
+#include <functional>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace mephisto::replay {
+namespace {
+
+using trace::Event;
+
+bool is_input(const Event& event) {
+  switch (event.kind_case()) {
+    case Event::kAssigned:
+    case Event::kRevoked:
+    case Event::kPolled:
+    case Event::kTableApplied:
+    case Event::kRestoreEnd:
+    case Event::kTableActive:
+    case Event::kTimerFired:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string printable(const std::string& bytes) {
+  constexpr size_t kMaxShown = 60;
+  std::string out;
+  for (size_t i = 0; i < bytes.size() && i < kMaxShown; ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    out += (c >= 0x20 && c < 0x7f && c != '"') ? std::string(1, static_cast<char>(c))
+                                               : fmt::format("\\x{:02x}", c);
+  }
+  if (bytes.size() > kMaxShown) out += fmt::format("...({} bytes)", bytes.size());
+  return "\"" + out + "\"";
+}
+
+std::string partitions_text(const google::protobuf::RepeatedPtrField<trace::Partition>& partitions) {
+  std::vector<std::string> parts;
+  for (const auto& p : partitions) parts.push_back(fmt::format("{}[{}]", p.topic(), p.partition()));
+  std::sort(parts.begin(), parts.end());
+  return fmt::format("{{{}}}", fmt::join(parts, ", "));
+}
+
+std::string partitions_text(const std::vector<TopicPartition>& partitions) {
+  std::vector<std::string> parts;
+  for (const auto& p : partitions) parts.push_back(fmt::format("{}[{}]", p.topic, p.partition));
+  std::sort(parts.begin(), parts.end());
+  return fmt::format("{{{}}}", fmt::join(parts, ", "));
+}
+
+std::string describe_event(const Event& event) {
+  switch (event.kind_case()) {
+    case Event::kAssigned:
+      return "assigned " + partitions_text(event.assigned().partitions());
+    case Event::kRevoked:
+      return (event.revoked().lost() ? "lost " : "revoked ") + partitions_text(event.revoked().partitions());
+    case Event::kPolled: {
+      const auto& records = event.polled().records();
+      if (records.empty()) return "an empty batch";
+      return fmt::format("a batch of {} record(s) from {}[{}]@{}", records.size(), records[0].topic(),
+                         records[0].partition(), records[0].offset());
+    }
+    case Event::kTableApplied: {
+      const auto& records = event.table_applied().records();
+      if (records.empty()) return "no changelog records";
+      return fmt::format("{} changelog record(s) of {}[{}] from offset {}", records.size(),
+                         records[0].topic(), records[0].partition(), records[0].offset());
+    }
+    case Event::kRestoreEnd:
+      return fmt::format("the restore end of {}[{}] at {}", event.restore_end().changelog().topic(),
+                         event.restore_end().changelog().partition(), event.restore_end().end_offset());
+    case Event::kTableActive:
+      return fmt::format("table '{}' partition {} turning active", event.table_active().table(),
+                         event.table_active().partition());
+    case Event::kTimerFired:
+      return "timer " + event.timer_fired().timer() + " firing";
+    default:
+      return "event kind " + std::to_string(static_cast<int>(event.kind_case()));
+  }
+}
+
+std::string sources_text(const std::vector<SendSource>& sources) {
+  if (sources.empty()) return "no input";
+  std::vector<std::string> parts;
+  for (const SendSource& s : sources) {
+    parts.push_back(s.timer.empty() ? fmt::format("{}[{}]@{}", s.topic, s.partition, s.offset)
+                                    : "timer " + s.timer);
+  }
+  return fmt::format("{}", fmt::join(parts, " + "));
+}
+
+// The fields a recorded send and a replayed one must agree on: where it goes and what it says.
+struct Comparable {
+  std::string topic;
+  int32_t partition = -1;
+  bool has_key = false;
+  uint64_t key_hash = 0;
+  bool has_value = false;
+  uint64_t value_hash = 0;
+  std::vector<std::pair<std::string, uint64_t>> headers;
+  bool operator==(const Comparable&) const = default;
+};
+
+uint64_t hash_of(const std::string& bytes) {
+  return trace::payload_hash(bytes);
+}
+
+Comparable comparable(const trace::Record& record) {
+  Comparable out{record.topic(),
+                 record.partition(),
+                 record.has_key(),
+                 record.key_hash(),
+                 record.has_value(),
+                 record.value_hash(),
+                 {}};
+  for (const auto& header : record.headers()) {
+    out.headers.emplace_back(header.key(), header.has_value() ? hash_of(header.value()) : 0);
+  }
+  return out;
+}
+
+Comparable comparable(const ProducerRecord& record) {
+  Comparable out{record.topic,
+                 record.partition,
+                 record.key.has_value(),
+                 record.key.has_value() ? hash_of(*record.key) : 0,
+                 record.value.has_value(),
+                 record.value.has_value() ? hash_of(*record.value) : 0,
+                 {}};
+  for (const Header& header : record.headers) {
+    out.headers.emplace_back(header.key, header.value.has_value() ? hash_of(*header.value) : 0);
+  }
+  return out;
+}
+
+std::string describe_sent(const ProducerRecord& record) {
+  std::string out = record.topic + (record.partition >= 0 ? fmt::format("[{}]", record.partition) : "");
+  out += " key=" + (record.key.has_value() ? printable(*record.key) : std::string("null"));
+  out += " value=" + (record.value.has_value() ? printable(*record.value) : std::string("null (tombstone)"));
+  return out;
+}
+
+std::vector<SendSource> sources_of(const trace::Sent& sent) {
+  std::vector<SendSource> out;
+  for (const auto& s : sent.sources()) out.push_back({s.topic(), s.partition(), s.offset(), s.timer()});
+  return out;
+}
+
+}  // namespace
+
+std::string describe_record(const trace::Record& record) {
+  std::string out = record.topic() + (record.partition() >= 0 ? fmt::format("[{}]", record.partition()) : "");
+  if (record.offset() >= 0) out += fmt::format("@{}", record.offset());
+  // Payloads when the trace has them, else the hashes it recorded instead.
+  const auto shown = [](bool has, const std::string& bytes, uint64_t hash) {
+    if (!has) return std::string("null");
+    if (!bytes.empty() || hash == hash_of("")) return printable(bytes);
+    return fmt::format("#{:016x}", hash);
+  };
+  out += " key=" + shown(record.has_key(), record.key(), record.key_hash());
+  out += " value=" + (record.has_value() ? shown(true, record.value(), record.value_hash())
+                                         : std::string("null (tombstone)"));
+  return out;
+}
+
+ReplaySession::ReplaySession(const trace::Incarnation& incarnation, ReplayOptions options)
+    : incarnation_(incarnation), options_(options) {
+  for (const Event& event : incarnation_.events) {
+    if (is_input(event)) {
+      inputs_.push_back(&event);
+      if (options_.stop_at < 0 || static_cast<int64_t>(event.index()) < options_.stop_at)
+        limit_ = inputs_.size();
+    }
+    switch (event.kind_case()) {
+      case Event::kPolled:
+        for (const auto& r : event.polled().records())
+          polled_index_[{r.topic(), r.partition(), r.offset()}] = event.index();
+        break;
+      case Event::kSent:
+        expected_[sources_of(event.sent())].push_back({event.index(), &event.sent()});
+        ++sends_recorded_;
+        last_sent_index_ = event.index();
+        break;
+      case Event::kDelivered:
+        recorded_deliveries_[event.delivered().send_id()] = &event.delivered();
+        break;
+      case Event::kTableOpened:
+        snapshots_[{event.table_opened().table(), event.table_opened().partition()}].push_back(
+            &event.table_opened());
+        break;
+      default:
+        break;
+    }
+  }
+  skip_dropped();
+}
+
+void ReplaySession::attach(Scheduler* scheduler, const Clock* clock, int64_t start_ms) {
+  scheduler_ = scheduler;
+  clock_ = clock;
+  start_ms_ = start_ms;
+}
+
+const Event* ReplaySession::head() const {
+  if (stopping_ || cursor_ >= limit_) return nullptr;
+  return inputs_[cursor_];
+}
+
+bool ReplaySession::inputs_done() const {
+  return cursor_ >= limit_ || fatal_.has_value();
+}
+
+void ReplaySession::wake_all() {
+  stopping_ = true;
+  for (FiberId fiber : waiters_) scheduler_->wake(fiber);
+}
+
+bool ReplaySession::wait_for(const std::function<bool()>& ready, int64_t deadline_ms) {
+  assert(scheduler_ != nullptr && clock_ != nullptr);
+  for (;;) {
+    if (stopping_) {
+      // Nothing more is handed out, but a client's poll still lasts its timeout: the worker's loops must not
+      // spin without virtual time passing while it shuts down.
+      if (deadline_ms != INT64_MAX && clock_->now_ms() < deadline_ms) scheduler_->wait_until_ms(deadline_ms);
+      return false;
+    }
+    const Event* next = head();
+    if (next != nullptr && !head_served_ && ready()) {
+      // Not before its recorded time: the replayed worker's clock-driven decisions (commit intervals) then
+      // see the inputs spaced as the recorded worker did. Virtual time: waiting costs nothing.
+      const int64_t due_ms = start_ms_ + next->time_ms();
+      if (clock_->now_ms() >= due_ms) return true;
+      if (due_ms > deadline_ms) {
+        scheduler_->wait_until_ms(deadline_ms);
+        return false;
+      }
+      scheduler_->wait_until_ms(due_ms);
+      continue;
+    }
+    if (clock_->now_ms() >= deadline_ms) return false;
+    const FiberId self = scheduler_->current();
+    waiters_.insert(self);
+    scheduler_->park_until(deadline_ms);
+    waiters_.erase(self);
+  }
+}
+
+void ReplaySession::skip_dropped() {
+  // What-if: the batch at the fault's event never reaches the worker.
+  while (options_.fault == InjectedFault::kDrop && cursor_ < limit_ &&
+         static_cast<int64_t>(inputs_[cursor_]->index()) == options_.fault_at &&
+         inputs_[cursor_]->kind_case() == Event::kPolled) {
+    ++cursor_;
+  }
+}
+
+void ReplaySession::advance() {
+  ++cursor_;
+  head_served_ = false;
+  skip_dropped();
+  for (FiberId fiber : waiters_) scheduler_->wake(fiber);
+}
+
+const Event* ReplaySession::next_group_input(const std::set<TopicPartition>& paused, int64_t deadline_ms) {
+  const bool ready = wait_for(
+      [&] {
+        const Event& next = *head();
+        if (next.kind_case() == Event::kAssigned || next.kind_case() == Event::kRevoked) return true;
+        if (next.kind_case() != Event::kPolled) return false;
+        for (const auto& r : next.polled().records()) {
+          if (paused.count(TopicPartition{r.topic(), r.partition()}) > 0) return false;
+        }
+        return true;
+      },
+      deadline_ms);
+  if (!ready) return nullptr;
+  head_served_ = true;
+  return head();
+}
+
+const Event* ReplaySession::next_table_batch(const std::set<TopicPartition>& assigned, int64_t deadline_ms) {
+  const bool ready = wait_for(
+      [&] {
+        const Event& next = *head();
+        if (next.kind_case() != Event::kTableApplied || next.table_applied().records().empty()) return false;
+        const auto& r = next.table_applied().records(0);
+        return assigned.count(TopicPartition{r.topic(), r.partition()}) > 0;
+      },
+      deadline_ms);
+  if (!ready) return nullptr;
+  head_served_ = true;
+  return head();
+}
+
+std::optional<int64_t> ReplaySession::next_restore_end(const TopicPartition& changelog, int64_t deadline_ms) {
+  const bool ready = wait_for(
+      [&] {
+        const Event& next = *head();
+        return next.kind_case() == Event::kRestoreEnd &&
+               next.restore_end().changelog().topic() == changelog.topic &&
+               next.restore_end().changelog().partition() == changelog.partition;
+      },
+      deadline_ms);
+  if (!ready) return std::nullopt;
+  head_served_ = true;
+  return head()->restore_end().end_offset();
+}
+
+int64_t ReplaySession::reader_position(const TopicPartition& changelog, int64_t fallback) const {
+  const Event* next = head();
+  if (next == nullptr || next->kind_case() != Event::kTableActive) return fallback;
+  const auto found = restore_ends_.find(changelog);
+  if (found == restore_ends_.end()) return fallback;
+  // Only the partition whose turn it is (a changelog topic per table: app id, table name).
+  const std::string topic = incarnation_.header.app_id() + "-" + next->table_active().table() + "-changelog";
+  if (topic != changelog.topic || next->table_active().partition() != changelog.partition) return fallback;
+  return std::max(fallback, found->second);
+}
+
+ReplaySession::Delivery ReplaySession::take_delivery() {
+  Delivery out = next_delivery_.value_or(Delivery{});
+  next_delivery_.reset();
+  return out;
+}
+
+std::optional<const trace::TableOpened*> ReplaySession::take_table_snapshot(const std::string& table,
+                                                                            int32_t partition) {
+  auto found = snapshots_.find({table, partition});
+  if (found == snapshots_.end() || found->second.empty()) return std::nullopt;
+  const trace::TableOpened* snapshot = found->second.front();
+  found->second.pop_front();
+  return snapshot;
+}
+
+void ReplaySession::diverge(uint64_t event_index, std::string what, std::string expected,
+                            std::string actual) {
+  if (divergences_.size() >= options_.max_divergences) return;
+  divergences_.push_back({event_index, std::move(what), std::move(expected), std::move(actual)});
+}
+
+std::optional<Divergence> ReplaySession::first_divergence() const {
+  if (divergences_.empty()) return std::nullopt;
+  return *std::min_element(
+      divergences_.begin(), divergences_.end(),
+      [](const Divergence& a, const Divergence& b) { return a.event_index < b.event_index; });
+}
+
+void ReplaySession::consumed(Event::KindCase kind, const std::string& actual,
+                             const std::function<bool(const Event&)>& same) {
+  if (fatal_.has_value() || cursor_ >= limit_) return;  // past the replayed range: nothing to check
+  const Event& expected = *inputs_[cursor_];
+  if (expected.kind_case() != kind || !same(expected)) {
+    // The replayed worker took another input than the recorded one did: nothing after this is comparable.
+    diverge(expected.index(), "input", describe_event(expected), actual);
+    fatal_ = fmt::format("the replayed worker consumed {} where the recorded one consumed {} (event {})",
+                         actual, describe_event(expected), expected.index());
+    wake_all();
+    return;
+  }
+  advance();
+}
+
+void ReplaySession::finish() {
+  for (auto& [key, sends] : expected_) {
+    for (const ExpectedSend& send : sends) {
+      diverge(send.event_index, "missing send",
+              describe_record(send.sent->record()) + " from " + sources_text(key), "nothing sent");
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Recorder
+
+void ReplaySession::on_start(const RecordedStart& start) {
+  std::vector<std::string> recorded(incarnation_.header.declarations().begin(),
+                                    incarnation_.header.declarations().end());
+  if (recorded == start.declarations) return;
+  std::string missing;
+  std::string extra;
+  for (const std::string& line : recorded) {
+    if (std::find(start.declarations.begin(), start.declarations.end(), line) == start.declarations.end())
+      missing += "\n    - " + line;
+  }
+  for (const std::string& line : start.declarations) {
+    if (std::find(recorded.begin(), recorded.end(), line) == recorded.end()) extra += "\n    + " + line;
+  }
+  fatal_ = fmt::format(
+      "the trace was recorded by a different app than the one replaying it (app '{}', id '{}'): declarations "
+      "differ (- recorded only, + this build only):{}{}",
+      incarnation_.header.app_name(), incarnation_.header.app_id(), missing, extra);
+  diverge(0, "app", fmt::format("{}", fmt::join(recorded, "; ")),
+          fmt::format("{}", fmt::join(start.declarations, "; ")));
+  wake_all();
+}
+
+void ReplaySession::on_assigned(const std::vector<TopicPartition>& partitions, int32_t generation) {
+  (void)generation;  // the generation is the group's business; the replayed worker gets the recorded one
+  const std::string actual = "assigned " + partitions_text(partitions);
+  consumed(Event::kAssigned, actual, [&](const Event& e) {
+    return partitions_text(e.assigned().partitions()) == partitions_text(partitions);
+  });
+}
+
+void ReplaySession::on_revoked(const std::vector<TopicPartition>& partitions, bool lost) {
+  const std::string actual = (lost ? "lost " : "revoked ") + partitions_text(partitions);
+  consumed(Event::kRevoked, actual, [&](const Event& e) {
+    return e.revoked().lost() == lost &&
+           partitions_text(e.revoked().partitions()) == partitions_text(partitions);
+  });
+}
+
+void ReplaySession::on_polled(const std::vector<const ConsumerRecord*>& records) {
+  const std::string actual = records.empty()
+                                 ? "an empty batch"
+                                 : fmt::format("a batch of {} record(s) from {}[{}]@{}", records.size(),
+                                               records[0]->topic, records[0]->partition, records[0]->offset);
+  consumed(Event::kPolled, actual, [&](const Event& e) {
+    const auto& recorded = e.polled().records();
+    if (static_cast<size_t>(recorded.size()) != records.size()) return false;
+    for (size_t i = 0; i < records.size(); ++i) {
+      const auto& r = recorded[static_cast<int>(i)];
+      if (r.topic() != records[i]->topic || r.partition() != records[i]->partition ||
+          r.offset() != records[i]->offset)
+        return false;
+    }
+    return true;
+  });
+}
+
+void ReplaySession::on_table_opened(const std::string& table, int32_t partition,
+                                    std::optional<int64_t> applied_offset,
+                                    const std::vector<std::pair<std::string, std::string>>& contents) {
+  // The replay store factory built the store from the recorded snapshot: nothing to compare here.
+  (void)table;
+  (void)partition;
+  (void)applied_offset;
+  (void)contents;
+}
+
+void ReplaySession::on_table_applied(const std::vector<ConsumerRecord>& records) {
+  const std::string actual =
+      records.empty() ? "no changelog records"
+                      : fmt::format("{} changelog record(s) of {}[{}] from offset {}", records.size(),
+                                    records[0].topic, records[0].partition, records[0].offset);
+  consumed(Event::kTableApplied, actual, [&](const Event& e) {
+    const auto& recorded = e.table_applied().records();
+    if (static_cast<size_t>(recorded.size()) != records.size()) return false;
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (recorded[static_cast<int>(i)].offset() != records[i].offset) return false;
+    }
+    return true;
+  });
+}
+
+void ReplaySession::on_restore_end(const TopicPartition& changelog, int64_t end_offset) {
+  restore_ends_[changelog] = end_offset;
+  consumed(Event::kRestoreEnd,
+           fmt::format("the restore end of {}[{}] at {}", changelog.topic, changelog.partition, end_offset),
+           [&](const Event& e) {
+             return e.restore_end().changelog().topic() == changelog.topic &&
+                    e.restore_end().changelog().partition() == changelog.partition &&
+                    e.restore_end().end_offset() == end_offset;
+           });
+}
+
+void ReplaySession::on_table_active(const std::string& table, int32_t partition) {
+  consumed(Event::kTableActive, fmt::format("table '{}' partition {} turning active", table, partition),
+           [&](const Event& e) {
+             return e.table_active().table() == table && e.table_active().partition() == partition;
+           });
+}
+
+void ReplaySession::on_timer(const std::string& timer) {
+  consumed(Event::kTimerFired, "timer " + timer + " firing",
+           [&](const Event& e) { return e.timer_fired().timer() == timer; });
+}
+
+bool ReplaySession::await_timer(const std::string& timer) {
+  if (scheduler_ == nullptr) return false;
+  const bool ready = wait_for(
+      [&] { return head()->kind_case() == Event::kTimerFired && head()->timer_fired().timer() == timer; },
+      INT64_MAX);
+  if (ready) head_served_ = true;
+  return ready;
+}
+
+uint64_t ReplaySession::on_send(const ProducerRecord& record, const std::vector<SendSource>& sources) {
+  static_assert(sizeof(uint64_t) == 8);
+  const uint64_t id = sends_matched_ + sends_beyond_tail_ + divergences_.size() + 1;
+  uint64_t source_index = 0;
+  for (const SendSource& s : sources) {
+    auto found = polled_index_.find({s.topic, s.partition, s.offset});
+    if (found != polled_index_.end()) source_index = std::max(source_index, found->second);
+  }
+  if (options_.fault == InjectedFault::kFailSend && !fault_fired_ &&
+      static_cast<int64_t>(source_index) >= options_.fault_at) {
+    fault_fired_ = true;
+    next_delivery_ =
+        Delivery{Error::of(ErrorCode::kMessageTimedOut,
+                           fmt::format("injected at event {}: delivery timed out", options_.fault_at)),
+                 -1, -1};
+  }
+  auto found = expected_.find(sources);
+  if (found == expected_.end() || found->second.empty()) {
+    if (!incarnation_.complete && source_index > last_sent_index_) {
+      // The recording ends before this input's sends were written (the worker was killed): nothing to
+      // compare.
+      ++sends_beyond_tail_;
+      return id;
+    }
+    diverge(source_index, "unexpected send", "no send from " + sources_text(sources),
+            describe_sent(record) + " from " + sources_text(sources));
+    return id;
+  }
+  const ExpectedSend expected = found->second.front();
+  found->second.pop_front();
+  const trace::Record& recorded = expected.sent->record();
+  Comparable want = comparable(recorded);
+  Comparable got = comparable(record);
+  if (want.partition < 0) got.partition = -1;  // the producer chose: compared through the key
+  if (!(want == got)) {
+    diverge(expected.event_index, "send", describe_record(recorded) + " from " + sources_text(sources),
+            describe_sent(record));
+  } else {
+    ++sends_matched_;
+  }
+  if (!next_delivery_.has_value()) {
+    auto delivered = recorded_deliveries_.find(expected.sent->send_id());
+    if (delivered != recorded_deliveries_.end() && !delivered->second->outcome().ok()) {
+      const auto& outcome = delivered->second->outcome();
+      next_delivery_ =
+          Delivery{Error::of(static_cast<ErrorCode>(outcome.error_code()), outcome.error()), -1, -1};
+    } else if (delivered != recorded_deliveries_.end()) {
+      next_delivery_ = Delivery{{}, delivered->second->partition(), delivered->second->offset()};
+    }
+  }
+  return id;
+}
+
+void ReplaySession::on_delivered(uint64_t send_id, const Result<RecordMetadata>& result) {
+  (void)send_id;  // the replay producer reported what take_delivery() said
+  (void)result;
+}
+
+void ReplaySession::on_commit(const std::map<TopicPartition, int64_t>& offsets, const Status& result) {
+  // Commit points follow the replay's own (virtual) clock; they are not an output to compare.
+  (void)offsets;
+  (void)result;
+}
+
+void ReplaySession::on_transaction(TransactionStep step, const std::map<TopicPartition, int64_t>& offsets,
+                                   const Status& result) {
+  (void)step;
+  (void)offsets;
+  (void)result;
+}
+
+void ReplaySession::on_stop(const Status& result) {
+  worker_result_ = result;
+}
+
+}  // namespace mephisto::replay
