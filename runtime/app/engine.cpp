@@ -323,8 +323,11 @@ void Engine::shutdown() {
     // calls at once are refused by librdkafka (a conflicting call in progress).
     lock_commits();
     if (transaction_open_) {
+      // Recorded before the abort purges queued records (see abort_and_rejoin), with why it is aborted.
+      if (env_.recorder != nullptr) {
+        env_.recorder->on_transaction(TransactionStep::kAbort, {}, error_.has_value() ? Status(*error_) : Status());
+      }
       Status aborted = producer_->abort_transaction(kCommitTimeoutMs);
-      if (env_.recorder != nullptr) env_.recorder->on_transaction(TransactionStep::kAbort, {}, aborted);
       if (!aborted.ok()) {
         log_.warn("abort_transaction at stop: {}", aborted.error().message);
       }

@@ -128,6 +128,9 @@ Status Engine::commit_transaction(bool begin_next) {
 
 void Engine::abort_and_rejoin(const Error& error) {
   if (failed_ || aborting_) return;
+  // Recorded as the decision, with its cause, before the producer's abort purges queued records: a replay
+  // then knows those failed deliveries were this abort's doing (sim/replay).
+  if (env_.recorder != nullptr) env_.recorder->on_transaction(TransactionStep::kAbort, {}, error);
   aborting_ = true;
   rejoin_ = true;
   ++stats_.transactions_aborted;
@@ -143,7 +146,6 @@ void Engine::abort_and_rejoin(const Error& error) {
                                  "); the worker stops and rejoins from the last commit"));
   if (abort_here) {
     Status aborted = producer_->abort_transaction(kCommitTimeoutMs);
-    if (env_.recorder != nullptr) env_.recorder->on_transaction(TransactionStep::kAbort, {}, aborted);
     if (!aborted.ok()) {
       log_.warn("abort_transaction: {}", aborted.error().message);
     }

@@ -76,7 +76,9 @@ class Recorder {
   virtual void on_delivered(uint64_t send_id, const Result<RecordMetadata>& result) = 0;
   // A consumer offset commit (at least once) and its outcome.
   virtual void on_commit(const std::map<TopicPartition, int64_t>& offsets, const Status& result) = 0;
-  // A transaction step (exactly once) and its outcome; a commit carries the offsets sent with it.
+  // A transaction step (exactly once) and its outcome; a commit carries the offsets sent with it. An abort is
+  // reported when the worker decides it, before the producer's abort purges queued records, with its cause as
+  // the outcome (OK: an open transaction aborted at a clean stop).
   virtual void on_transaction(TransactionStep step, const std::map<TopicPartition, int64_t>& offsets,
                               const Status& result) = 0;
   // Engine::run is returning with `result`.

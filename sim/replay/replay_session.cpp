@@ -184,10 +184,35 @@ ReplaySession::ReplaySession(const trace::Incarnation& incarnation, ReplayOption
       case Event::kSent:
         expected_[sources_of(event.sent())].push_back({event.index(), &event.sent()});
         ++sends_recorded_;
-        last_sent_index_ = event.index();
+        for (const auto& s : event.sent().sources()) {
+          // The input of the last recorded send: a killed worker's sends from it on may be in the lost tail.
+          auto polled = polled_index_.find({s.topic(), s.partition(), s.offset()});
+          if (polled != polled_index_.end())
+            last_sent_source_index_ = std::max(last_sent_source_index_, polled->second);
+        }
         break;
       case Event::kDelivered:
         recorded_deliveries_[event.delivered().send_id()] = &event.delivered();
+        delivery_index_[event.delivered().send_id()] = event.index();
+        if (!event.delivered().outcome().ok() && !first_failed_delivery_.has_value() &&
+            event.delivered().outcome().error_code() != static_cast<int32_t>(ErrorCode::kDestroy)) {
+          first_failed_delivery_ = event.index();
+        }
+        break;
+      case Event::kTransaction:
+      case Event::kCommitted:
+        if (!first_failure_.has_value() &&
+            (event.has_transaction() ? (!event.transaction().outcome().ok() ||
+                                        event.transaction().step() == trace::Transaction::ABORT)
+                                     : !event.committed().outcome().ok())) {
+          first_failure_ = event.index();
+        }
+        break;
+      case Event::kRevoked:
+        if (event.revoked().lost() && !first_failure_.has_value()) first_failure_ = event.index();
+        break;
+      case Event::kStopped:
+        clean_stop_ = event.stopped().outcome().ok();
         break;
       case Event::kTableOpened:
         snapshots_[{event.table_opened().table(), event.table_opened().partition()}].push_back(
@@ -367,7 +392,16 @@ void ReplaySession::consumed(Event::KindCase kind, const std::string& actual,
 
 void ReplaySession::finish() {
   for (auto& [key, sends] : expected_) {
+    // With --stop-at, the inputs from there on were never fed: their sends are not missing.
+    int64_t source_index = -1;
+    for (const SendSource& s : key) {
+      auto found = polled_index_.find({s.topic, s.partition, s.offset});
+      if (found != polled_index_.end())
+        source_index = std::max(source_index, static_cast<int64_t>(found->second));
+    }
     for (const ExpectedSend& send : sends) {
+      const int64_t fed_by = source_index >= 0 ? source_index : static_cast<int64_t>(send.event_index);
+      if (options_.stop_at >= 0 && fed_by >= options_.stop_at) continue;
       diverge(send.event_index, "missing send",
               describe_record(send.sent->record()) + " from " + sources_text(key), "nothing sent");
     }
@@ -490,6 +524,11 @@ bool ReplaySession::await_timer(const std::string& timer) {
   return ready;
 }
 
+uint64_t ReplaySession::recorded_send_index(uint64_t send_id) const {
+  auto found = delivery_index_.find(send_id);
+  return found == delivery_index_.end() ? UINT64_MAX : found->second;
+}
+
 uint64_t ReplaySession::on_send(const ProducerRecord& record, const std::vector<SendSource>& sources) {
   static_assert(sizeof(uint64_t) == 8);
   const uint64_t id = sends_matched_ + sends_beyond_tail_ + divergences_.size() + 1;
@@ -508,9 +547,11 @@ uint64_t ReplaySession::on_send(const ProducerRecord& record, const std::vector<
   }
   auto found = expected_.find(sources);
   if (found == expected_.end() || found->second.empty()) {
-    if (!incarnation_.complete && source_index > last_sent_index_) {
-      // The recording ends before this input's sends were written (the worker was killed): nothing to
-      // compare.
+    const bool never_sent_for = found == expected_.end();
+    if (!clean_stop_ &&
+        ((!incarnation_.complete && source_index >= last_sent_source_index_) || never_sent_for)) {
+      // The recorded worker ended (killed, or stopped on a failure) before it sent anything for this input —
+      // it was still buffered, or its sends were in the lost tail: nothing to compare.
       ++sends_beyond_tail_;
       return id;
     }
@@ -532,7 +573,14 @@ uint64_t ReplaySession::on_send(const ProducerRecord& record, const std::vector<
   }
   if (!next_delivery_.has_value()) {
     auto delivered = recorded_deliveries_.find(expected.sent->send_id());
-    if (delivered != recorded_deliveries_.end() && !delivered->second->outcome().ok()) {
+    // Only the recorded worker's first delivery failure is an input; any later one (records purged by the
+    // abort it caused, or by a failed commit, lost partitions, the producer torn down at a crash) is a
+    // consequence the replayed worker reaches, or not, by itself.
+    const bool failed = delivered != recorded_deliveries_.end() && !delivered->second->outcome().ok() &&
+                        first_failed_delivery_.has_value() &&
+                        recorded_send_index(expected.sent->send_id()) == *first_failed_delivery_ &&
+                        (!first_failure_.has_value() || *first_failed_delivery_ < *first_failure_);
+    if (failed) {
       const auto& outcome = delivered->second->outcome();
       next_delivery_ =
           Delivery{Error::of(static_cast<ErrorCode>(outcome.error_code()), outcome.error()), -1, -1};

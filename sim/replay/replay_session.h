@@ -157,8 +157,15 @@ class ReplaySession final : public Recorder {
   std::map<std::tuple<std::string, int32_t, int64_t>, uint64_t> polled_index_;  // input record -> event index
   std::map<TopicPartition, int64_t> restore_ends_;
   std::optional<Delivery> next_delivery_;
+  // The index of the Delivered event of a recorded send.
+  [[nodiscard]] uint64_t recorded_send_index(uint64_t send_id) const;
+  std::map<uint64_t, uint64_t> delivery_index_;
+  std::optional<uint64_t> first_failed_delivery_;  // its index
+  // The first failed commit, transaction step or abort, or partitions lost: what ends a worker.
+  std::optional<uint64_t> first_failure_;
+  bool clean_stop_ = false;  // the recording ends with Stopped(ok)
   bool fault_fired_ = false;
-  uint64_t last_sent_index_ = 0;
+  uint64_t last_sent_source_index_ = 0;  // the polled event index of the last recorded send's input
   uint64_t sends_matched_ = 0;
   uint64_t sends_recorded_ = 0;
   uint64_t sends_beyond_tail_ = 0;

@@ -130,6 +130,8 @@ void add_replay_command(CLI::App& app, ReplayCommandOptions& options,
 }
 
 int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinition>& apps) {
+  // One line per incarnation as it is done, also into a pipe (a long replay shows its progress).
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   auto injection = parse_injection(options.inject);
   if (!injection.ok()) {
     error(injection.error().message);
@@ -201,6 +203,11 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
     if (report->fatal.has_value()) {
       fatal = true;
       std::printf("  stopped: %s\n", report->fatal->c_str());
+      for (const replay::Divergence& divergence : report->divergences) {
+        if (divergence.what != "app") continue;
+        error(fmt::format("incarnation {}: {}", name, *report->fatal));
+        return kExitUsage;
+      }
     }
     if (options.verbose || report->fatal.has_value()) {
       const size_t from = report->log.size() > kLogLinesShown ? report->log.size() - kLogLinesShown : 0;
