@@ -7,6 +7,10 @@
 #include <string>
 #include <string_view>
 
+namespace mephisto::trace {
+class Event;
+}  // namespace mephisto::trace
+
 namespace mephisto::trace::internal {
 
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as iSCSI and LevelDB's log use: it detects every
@@ -20,6 +24,8 @@ inline constexpr size_t kCrcBytes = 4;
 void append_varint(std::string& out, uint64_t value);
 // Appends one frame around `payload`.
 void append_frame(std::string& out, std::string_view payload);
+// Appends the frame of a Frame message holding `event` (field 2), serializing in place.
+void append_event_frame(std::string& out, const Event& event);
 
 enum class VarintRead { kOk, kTruncated, kOverlong };
 // Reads a varint at bytes[*offset], advancing *offset past it on kOk. kTruncated: the bytes end inside it;
