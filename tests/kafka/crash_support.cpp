@@ -1,5 +1,7 @@
 #include "tests/kafka/crash_support.h"
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <iostream>
 #include <optional>
@@ -105,6 +107,53 @@ void ReadToEnd(const std::string& bootstrap, const std::string& topic, int parti
     on_record(*message);
     ++records;
   }
+}
+
+std::vector<Record> ReadAll(const std::string& bootstrap, const std::string& topic, int partitions,
+                            const std::string& isolation, const std::string& group, int timeout_ms) {
+  std::vector<Record> records;
+  ReadToEnd(
+      bootstrap, topic, partitions, isolation, group, timeout_ms, [&](const rd_kafka_message_t& message) {
+        records.push_back({message.partition, message.offset, rd_test::Text(message.key, message.key_len),
+                           rd_test::Text(message.payload, message.len), message.payload == nullptr});
+      });
+  return records;
+}
+
+bool Contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
+int TablePartition(std::string_view line) {
+  constexpr std::string_view kMarker = "table 'counts' partition ";
+  const size_t at = line.find(kMarker);
+  if (at == std::string_view::npos) return -1;
+  return std::atoi(std::string(line.substr(at + kMarker.size(), 8)).c_str());
+}
+
+WorkerState StateOf(const std::vector<std::string>& lines) {
+  WorkerState state;
+  for (const std::string& line : lines) {
+    if (Contains(line, "starting on")) state.started = true;
+    if (Contains(line, "] assigned ")) {
+      // Eager rebalances revoke everything first; each table partition assigned now logs its restore next.
+      state.assigned = true;
+      state.restoring.clear();
+    }
+    if (Contains(line, "rejoining the group with a fresh worker")) {
+      state.assigned = false;
+      state.restoring.clear();
+    }
+    const int partition = TablePartition(line);
+    if (partition < 0) continue;
+    if (Contains(line, ": restoring from changelog offset")) {
+      state.restoring.insert(partition);
+      ++state.restores_started;
+    } else if (Contains(line, ": restored ")) {
+      state.restoring.erase(partition);
+    }
+  }
+  return state;
 }
 
 }  // namespace mephisto::kafka_test

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runtime/kafka/rd_handles.h"
@@ -43,5 +45,36 @@ std::vector<int64_t> EndOffsets(rd_kafka_t* client, const std::string& topic, in
 void ReadToEnd(const std::string& bootstrap, const std::string& topic, int partitions,
                const std::string& isolation, const std::string& group, int timeout_ms,
                const std::function<void(const rd_kafka_message_t&)>& on_record);
+
+// A record as the drivers read it back.
+struct Record {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::string value;
+  bool null_value = false;
+};
+
+// Everything in `topic` as a consumer with `isolation` sees it, in offset order per partition (ReadToEnd).
+std::vector<Record> ReadAll(const std::string& bootstrap, const std::string& topic, int partitions,
+                            const std::string& isolation, const std::string& group, int timeout_ms);
+
+// ---- a tablecount worker's state from its log lines (runtime/app: engine_consume.cpp's "assigned N
+// partition(s)", tables.cpp's "restoring from changelog offset", table_reader.cpp's "restored ... active";
+// worker.cpp's "starting on" and "rejoining" (a fresh App in the same process)).
+
+[[nodiscard]] bool Contains(std::string_view text, std::string_view part);
+// The table partition number in "table 'counts' partition 3: ..." lines, or -1.
+[[nodiscard]] int TablePartition(std::string_view line);
+
+struct WorkerState {
+  bool started = false;  // "starting on": the CLI handles SIGTERM from here on
+  bool assigned = false;
+  std::set<int> restoring;  // table partitions restoring now
+  int restores_started = 0;
+  // Assigned, and every table partition it restores is active.
+  [[nodiscard]] bool processing() const { return assigned && restoring.empty(); }
+};
+[[nodiscard]] WorkerState StateOf(const std::vector<std::string>& lines);
 
 }  // namespace mephisto::kafka_test

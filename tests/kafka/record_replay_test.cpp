@@ -95,10 +95,6 @@ struct DriverOptions {
 
 DriverOptions g_options;
 
-bool Contains(std::string_view text, std::string_view part) {
-  return text.find(part) != std::string_view::npos;
-}
-
 std::string Lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -112,25 +108,6 @@ std::string Joined(const std::vector<std::string>& lines) {
 }
 
 // --- broker side -------------------------------------------------------------------------------------------
-
-struct Record {
-  int32_t partition = 0;
-  int64_t offset = 0;
-  std::string key;
-  std::string value;
-  bool null_value = false;
-};
-
-std::vector<Record> ReadAll(const std::string& bootstrap, const std::string& topic, int partitions,
-                            const std::string& isolation, const std::string& group) {
-  std::vector<Record> records;
-  ReadToEnd(bootstrap, topic, partitions, isolation, group, kTimeoutMs,
-            [&](const rd_kafka_message_t& message) {
-              records.push_back({message.partition, message.offset, rdt::Text(message.key, message.key_len),
-                                 rdt::Text(message.payload, message.len), message.payload == nullptr});
-            });
-  return records;
-}
 
 // Which of `names` exist on the broker.
 std::set<std::string> ExistingTopics(rd_kafka_t* client, const std::vector<std::string>& names) {
@@ -178,45 +155,6 @@ void RecreateTopics(rd_kafka_t* client, const std::vector<std::string>& names) {
 // --- worker output -----------------------------------------------------------------------------------------
 
 // The table partition number in "table 'counts' partition 3: ..." lines, or -1.
-int TablePartition(std::string_view line) {
-  constexpr std::string_view kMarker = "table 'counts' partition ";
-  const size_t at = line.find(kMarker);
-  if (at == std::string_view::npos) return -1;
-  return std::atoi(std::string(line.substr(at + kMarker.size(), 8)).c_str());
-}
-
-// Whether a worker is assigned and every table partition it restores is active (runtime/app log lines, as in
-// table_count_crash_test.cpp).
-struct WorkerState {
-  bool started = false;  // "starting on": the CLI handles SIGTERM from here on
-  bool assigned = false;
-  std::set<int> restoring;
-  [[nodiscard]] bool processing() const { return assigned && restoring.empty(); }
-};
-
-WorkerState StateOf(const std::vector<std::string>& lines) {
-  WorkerState state;
-  for (const std::string& line : lines) {
-    if (Contains(line, "starting on")) state.started = true;
-    if (Contains(line, "] assigned ")) {
-      state.assigned = true;
-      state.restoring.clear();
-    }
-    if (Contains(line, "rejoining the group with a fresh worker")) {
-      state.assigned = false;
-      state.restoring.clear();
-    }
-    const int partition = TablePartition(line);
-    if (partition < 0) continue;
-    if (Contains(line, ": restoring from changelog offset")) {
-      state.restoring.insert(partition);
-    } else if (Contains(line, ": restored ")) {
-      state.restoring.erase(partition);
-    }
-  }
-  return state;
-}
-
 // Runs `argv` with its stderr sent to its stdout (WorkerProcess reads stdout only): through the shell, which
 // execs the program, so the pid signalled is the program's.
 // `line_buffered`: through stdbuf -oL where it exists, so that a program killed at a timeout has shown its
@@ -583,10 +521,10 @@ class Workload {
   void Verify(int64_t total_events, int keys, const std::vector<int>& event_key,
               const std::vector<int64_t>& expected_count, const std::vector<int64_t>& key_events,
               const std::string& padding) {
-    const std::vector<Record> output =
-        ReadAll(bootstrap_, kResultsTopic, kPartitions, "read_committed", app_id_ + ".verify-output");
-    const std::vector<Record> changelog =
-        ReadAll(bootstrap_, changelog_topic_, kPartitions, "read_committed", app_id_ + ".verify-changelog");
+    const std::vector<Record> output = ReadAll(bootstrap_, kResultsTopic, kPartitions, "read_committed",
+                                               app_id_ + ".verify-output", kTimeoutMs);
+    const std::vector<Record> changelog = ReadAll(bootstrap_, changelog_topic_, kPartitions, "read_committed",
+                                                  app_id_ + ".verify-changelog", kTimeoutMs);
     constexpr int kShown = 10;
     std::vector<int> copies(static_cast<size_t>(total_events), 0);
     int64_t malformed = 0;

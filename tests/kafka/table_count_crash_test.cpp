@@ -86,26 +86,6 @@ struct DriverOptions {
 
 DriverOptions g_options;
 
-struct Record {
-  int32_t partition = 0;
-  int64_t offset = 0;
-  std::string key;
-  std::string value;
-  bool null_value = false;
-};
-
-// Everything in `topic` as a consumer with `isolation` sees it, in offset order per partition (ReadToEnd).
-std::vector<Record> ReadAll(const std::string& bootstrap, const std::string& topic, int partitions,
-                            const std::string& isolation, const std::string& group) {
-  std::vector<Record> records;
-  ReadToEnd(bootstrap, topic, partitions, isolation, group, kTimeoutMs,
-            [&](const rd_kafka_message_t& message) {
-              records.push_back({message.partition, message.offset, rdt::Text(message.key, message.key_len),
-                                 rdt::Text(message.payload, message.len), message.payload == nullptr});
-            });
-  return records;
-}
-
 // Best effort: the development broker is shared and long-lived, so the test cleans up after itself.
 void DeleteTopicsWithPrefix(rd_kafka_t* client, const std::string& prefix) {
   try {
@@ -127,18 +107,6 @@ void DeleteTopicsWithPrefix(rd_kafka_t* client, const std::string& prefix) {
 
 // --- worker output -----------------------------------------------------------------------------------------
 
-bool Contains(std::string_view line, std::string_view text) {
-  return line.find(text) != std::string_view::npos;
-}
-
-// The table partition number in "table 'counts' partition 3: ..." lines, or -1.
-int TablePartition(std::string_view line) {
-  constexpr std::string_view kMarker = "table 'counts' partition ";
-  const size_t at = line.find(kMarker);
-  if (at == std::string_view::npos) return -1;
-  return std::atoi(std::string(line.substr(at + kMarker.size(), 8)).c_str());
-}
-
 // Where a worker was when it was killed, judged from its log lines (runtime/app: engine_consume.cpp's
 // "assigned N partition(s)", tables.cpp's "restoring from changelog offset", table_reader.cpp's "restored ...
 // active"; worker.cpp's "rejoining" starts a fresh App in the same process).
@@ -158,36 +126,6 @@ const char* Name(Landed landed) {
       return "processing";
   }
   return "?";
-}
-
-struct WorkerState {
-  bool assigned = false;
-  std::set<int> restoring;
-  int restores_started = 0;
-};
-
-WorkerState StateOf(const std::vector<std::string>& lines) {
-  WorkerState state;
-  for (const std::string& line : lines) {
-    if (Contains(line, "] assigned ")) {
-      // Eager rebalances revoke everything first; each table partition assigned now logs its restore next.
-      state.assigned = true;
-      state.restoring.clear();
-    }
-    if (Contains(line, "rejoining the group with a fresh worker")) {
-      state.assigned = false;
-      state.restoring.clear();
-    }
-    const int partition = TablePartition(line);
-    if (partition < 0) continue;
-    if (Contains(line, ": restoring from changelog offset")) {
-      state.restoring.insert(partition);
-      ++state.restores_started;
-    } else if (Contains(line, ": restored ")) {
-      state.restoring.erase(partition);
-    }
-  }
-  return state;
 }
 
 Landed Classify(const std::vector<std::string>& lines) {
@@ -589,12 +527,13 @@ TEST_F(TableCountCrashTest, CountsAndOutputsAreExactAcrossSigkillsOfTwoWorkers) 
 
   // --- the output and the table, read_committed.
   const auto verify_start = SteadyClock::now();
-  const std::vector<Record> output =
-      ReadAll(bootstrap_, results_topic_, kPartitions, "read_committed", app_id_ + ".verify-output");
+  const std::vector<Record> output = ReadAll(bootstrap_, results_topic_, kPartitions, "read_committed",
+                                             app_id_ + ".verify-output", kTimeoutMs);
   const std::vector<Record> output_uncommitted =
-      ReadAll(bootstrap_, results_topic_, kPartitions, "read_uncommitted", app_id_ + ".verify-uncommitted");
-  const std::vector<Record> changelog =
-      ReadAll(bootstrap_, changelog_topic_, kPartitions, "read_committed", app_id_ + ".verify-changelog");
+      ReadAll(bootstrap_, results_topic_, kPartitions, "read_uncommitted", app_id_ + ".verify-uncommitted",
+              kTimeoutMs);
+  const std::vector<Record> changelog = ReadAll(bootstrap_, changelog_topic_, kPartitions, "read_committed",
+                                                app_id_ + ".verify-changelog", kTimeoutMs);
 
   constexpr int kShown = 10;
   std::vector<int> copies(static_cast<size_t>(total_events), 0);
