@@ -317,6 +317,11 @@ void Engine::drop_buffered(const std::set<TopicPartition>& partitions) {
       if (event.partition == nullptr) return false;  // an in-memory channel's event
       return partitions.count(static_cast<const PartitionState*>(event.partition)->tp) > 0;
     });
+    if (env_.recorder != nullptr && !dropped.empty()) {
+      std::vector<const ConsumerRecord*> records;
+      for (const EventCore* event : dropped) records.push_back(&event->record);
+      env_.recorder->on_dropped(records);
+    }
     for (EventCore* event : dropped) {
       // Not processed here: the next owner gets it again, so it must not count as acked.
       event->ack_on_release = false;

@@ -60,11 +60,14 @@ class Recorder {
   // One poll's records that became events (records of revoked or restoring partitions are not in it), in the
   // order they were handed to agents. Never empty.
   virtual void on_polled(const std::vector<const ConsumerRecord*>& records) = 0;
+  // Polled records dropped from the agents' buffers before any agent took them (a revoke).
+  virtual void on_dropped(const std::vector<const ConsumerRecord*>& records) = 0;
   // A table partition's store was opened: what it held (key, value) and the changelog offset it had applied.
   virtual void on_table_opened(const std::string& table, int32_t partition,
                                std::optional<int64_t> applied_offset,
                                const std::vector<std::pair<std::string, std::string>>& contents) = 0;
-  // Changelog records the table reader applied to a store (restore or standby), one partition's run.
+  // Changelog records the table reader applied to a store (restore or standby), one partition's run; empty
+  // when the store already held all of a polled run.
   virtual void on_table_applied(const std::vector<ConsumerRecord>& records) = 0;
   // The end offset a restore of the changelog partition runs to.
   virtual void on_restore_end(const TopicPartition& changelog, int64_t end_offset) = 0;

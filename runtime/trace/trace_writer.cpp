@@ -434,7 +434,21 @@ void TraceWriter::on_table_opened(const std::string& table, int32_t partition,
   impl_->finish_event(/*flush_now=*/false);
 }
 
+void TraceWriter::on_dropped(const std::vector<const ConsumerRecord*>& records) {
+  Event* event = impl_->begin_event();
+  if (event == nullptr) return;
+  Dropped* dropped = event->mutable_dropped();
+  for (const ConsumerRecord* record : records) {
+    Record* out = dropped->add_records();
+    out->set_topic(record->topic);
+    out->set_partition(record->partition);
+    out->set_offset(record->offset);
+  }
+  impl_->finish_event(/*flush_now=*/false);
+}
+
 void TraceWriter::on_table_applied(const std::vector<ConsumerRecord>& records) {
+  if (records.empty()) return;  // nothing reached the store
   Event* event = impl_->begin_event();
   if (event == nullptr) return;
   TableApplied* applied = event->mutable_table_applied();

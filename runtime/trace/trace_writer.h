@@ -1,8 +1,8 @@
 // TraceWriter: the Recorder (runtime/seam/recorder.h) that writes a worker's decisions to trace files
 // (models/trace.proto) in a directory, for `mephisto worker --record DIR` and `mephisto sim --trace DIR`.
 //
-// Files: DIR/<writer_name>.i<incarnation>.s<segment>.mtrace, one incarnation per Engine::run (on_start), a new
-// segment when the current one passes segment_max_bytes. When the writer's files together pass
+// Files: DIR/<writer_name>.i<incarnation>.s<segment>.mtrace, one incarnation per Engine::run (on_start), a
+// new segment when the current one passes segment_max_bytes. When the writer's files together pass
 // total_max_bytes, its oldest segment files are deleted (rotation): a replay then starts at the oldest
 // incarnation that still has its segment 0.
 //
@@ -27,12 +27,12 @@
 namespace mephisto::trace {
 
 struct TraceWriterOptions {
-  std::string dir;           // created if missing
-  std::string writer_name;   // unique per recording process; [A-Za-z0-9._-]+
-  std::string app_name;      // the registry name the replayer builds the app from
+  std::string dir;               // created if missing
+  std::string writer_name;       // unique per recording process; [A-Za-z0-9._-]+
+  std::string app_name;          // the registry name the replayer builds the app from
   std::string source = "kafka";  // "kafka" | "sim"
-  bool payloads = true;      // false: keys and values as hashes only (far smaller; replay needs the payloads
-                             // from elsewhere)
+  bool payloads = true;  // false: keys and values as hashes only (far smaller; replay needs the payloads
+                         // from elsewhere)
   std::map<std::string, std::string> settings;  // the app's `--set` pairs, for the replayer
   int64_t segment_max_bytes = 64LL << 20;
   int64_t total_max_bytes = 1LL << 30;
@@ -54,6 +54,7 @@ class TraceWriter final : public Recorder {
   void on_polled(const std::vector<const ConsumerRecord*>& records) override;
   void on_table_opened(const std::string& table, int32_t partition, std::optional<int64_t> applied_offset,
                        const std::vector<std::pair<std::string, std::string>>& contents) override;
+  void on_dropped(const std::vector<const ConsumerRecord*>& records) override;
   void on_table_applied(const std::vector<ConsumerRecord>& records) override;
   void on_restore_end(const TopicPartition& changelog, int64_t end_offset) override;
   void on_table_active(const std::string& table, int32_t partition) override;

@@ -175,7 +175,8 @@ class ReplayConsumer final : public Consumer {
     const int64_t deadline_ms = clock_->now_ms() + std::max<int64_t>(timeout_ms, 0);
     std::vector<ConsumerRecord> out;
     if (group_ && subscribed_) {
-      const trace::Event* event = session_->next_group_input(paused_, deadline_ms);
+      std::vector<const trace::Record*> records;
+      const trace::Event* event = session_->next_group_input(paused_, deadline_ms, &records);
       if (event == nullptr) return out;
       if (event->has_assigned()) {
         const std::vector<TopicPartition> partitions = to_partitions(event->assigned().partitions());
@@ -190,7 +191,7 @@ class ReplayConsumer final : public Consumer {
         if (listener_ != nullptr && event->revoked().lost()) listener_->on_partitions_lost(partitions);
         if (listener_ != nullptr && !event->revoked().lost()) listener_->on_partitions_revoked(partitions);
       } else {
-        for (const auto& r : event->polled().records()) out.push_back(to_consumer_record(r));
+        for (const trace::Record* r : records) out.push_back(to_consumer_record(*r));
       }
       return out;
     }

@@ -53,6 +53,9 @@ std::string partitions_text(const std::vector<TopicPartition>& partitions) {
   return fmt::format("{{{}}}", fmt::join(parts, ", "));
 }
 
+std::string sources_text(const std::vector<SendSource>& sources);
+std::vector<SendSource> sources_of(const trace::Sent& sent);
+
 std::string describe_event(const Event& event) {
   switch (event.kind_case()) {
     case Event::kAssigned:
@@ -79,6 +82,37 @@ std::string describe_event(const Event& event) {
                          event.table_active().partition());
     case Event::kTimerFired:
       return "timer " + event.timer_fired().timer() + " firing";
+    case Event::kTableOpened:
+      return fmt::format(
+          "table '{}' partition {} opened: {} entries, applied offset {}", event.table_opened().table(),
+          event.table_opened().partition(), event.table_opened().entries(),
+          event.table_opened().has_applied_offset() ? std::to_string(event.table_opened().applied_offset())
+                                                    : std::string("none"));
+    case Event::kSent:
+      return fmt::format("send #{}: {} from {}", event.sent().send_id(),
+                         describe_record(event.sent().record()), sources_text(sources_of(event.sent())));
+    case Event::kDelivered:
+      return fmt::format("delivery of #{}: {}", event.delivered().send_id(),
+                         event.delivered().outcome().ok()
+                             ? fmt::format("offset {}", event.delivered().offset())
+                             : event.delivered().outcome().error());
+    case Event::kCommitted:
+      return fmt::format("offset commit of {} partition(s): {}", event.committed().offsets_size(),
+                         event.committed().outcome().ok() ? "ok" : event.committed().outcome().error());
+    case Event::kTransaction: {
+      static constexpr const char* kSteps[] = {"begin", "commit", "abort"};
+      const auto step = static_cast<size_t>(event.transaction().step());
+      return fmt::format("transaction {}: {}", step < 3 ? kSteps[step] : "?",
+                         event.transaction().outcome().ok() ? "ok" : event.transaction().outcome().error());
+    }
+    case Event::kStopped:
+      return "stopped: " +
+             (event.stopped().outcome().ok() ? std::string("ok") : event.stopped().outcome().error());
+    case Event::kFault:
+      return "fault: " + event.fault().description();
+    case Event::kDropped:
+      return fmt::format("{} polled record(s) dropped unprocessed (a revoke)",
+                         event.dropped().records_size());
     default:
       return "event kind " + std::to_string(static_cast<int>(event.kind_case()));
   }
@@ -153,6 +187,10 @@ std::vector<SendSource> sources_of(const trace::Sent& sent) {
 
 }  // namespace
 
+std::string describe_trace_event(const trace::Event& event) {
+  return fmt::format("{:>6} t={}ms {}", event.index(), event.time_ms(), describe_event(event));
+}
+
 std::string describe_record(const trace::Record& record) {
   std::string out = record.topic() + (record.partition() >= 0 ? fmt::format("[{}]", record.partition()) : "");
   if (record.offset() >= 0) out += fmt::format("@{}", record.offset());
@@ -173,6 +211,7 @@ ReplaySession::ReplaySession(const trace::Incarnation& incarnation, ReplayOption
   for (const Event& event : incarnation_.events) {
     if (is_input(event)) {
       inputs_.push_back(&event);
+      sends_before_.push_back(sends_recorded_);
       if (options_.stop_at < 0 || static_cast<int64_t>(event.index()) < options_.stop_at)
         limit_ = inputs_.size();
     }
@@ -213,6 +252,14 @@ ReplaySession::ReplaySession(const trace::Incarnation& incarnation, ReplayOption
         break;
       case Event::kStopped:
         clean_stop_ = event.stopped().outcome().ok();
+        break;
+      case Event::kDropped:
+        for (const auto& r : event.dropped().records()) {
+          // The occurrence dropped is the latest poll of the record before the drop.
+          auto polled = polled_index_.find({r.topic(), r.partition(), r.offset()});
+          if (polled != polled_index_.end())
+            dropped_[polled->second].insert({r.topic(), r.partition(), r.offset()});
+        }
         break;
       case Event::kTableOpened:
         snapshots_[{event.table_opened().table(), event.table_opened().partition()}].push_back(
@@ -259,7 +306,21 @@ bool ReplaySession::wait_for(const std::function<bool()>& ready, int64_t deadlin
       // Not before its recorded time: the replayed worker's clock-driven decisions (commit intervals) then
       // see the inputs spaced as the recorded worker did. Virtual time: waiting costs nothing.
       const int64_t due_ms = start_ms_ + next->time_ms();
-      if (clock_->now_ms() >= due_ms) return true;
+      if (clock_->now_ms() >= due_ms) {
+        // Nor before the replayed worker made the sends the recorded one had made by then: an input must find
+        // the worker as far along (a revoke must not drop an event the recorded worker had processed).
+        // Bounded, so a replay that diverged (a send that never comes) still goes on.
+        if (sends_seen_ >= sends_before_[cursor_]) return true;
+        if (catch_up_since_ms_ < 0) catch_up_since_ms_ = clock_->now_ms();
+        const int64_t give_up_ms = catch_up_since_ms_ + kCatchUpMs;
+        if (clock_->now_ms() >= give_up_ms) return true;
+        if (clock_->now_ms() >= deadline_ms) return false;
+        const FiberId self = scheduler_->current();
+        waiters_.insert(self);
+        scheduler_->park_until(std::min(deadline_ms, give_up_ms));  // woken by on_send
+        waiters_.erase(self);
+        continue;
+      }
       if (due_ms > deadline_ms) {
         scheduler_->wait_until_ms(deadline_ms);
         return false;
@@ -287,25 +348,48 @@ void ReplaySession::skip_dropped() {
 void ReplaySession::advance() {
   ++cursor_;
   head_served_ = false;
+  catch_up_since_ms_ = -1;
   skip_dropped();
   for (FiberId fiber : waiters_) scheduler_->wake(fiber);
 }
 
-const Event* ReplaySession::next_group_input(const std::set<TopicPartition>& paused, int64_t deadline_ms) {
-  const bool ready = wait_for(
-      [&] {
-        const Event& next = *head();
-        if (next.kind_case() == Event::kAssigned || next.kind_case() == Event::kRevoked) return true;
-        if (next.kind_case() != Event::kPolled) return false;
-        for (const auto& r : next.polled().records()) {
-          if (paused.count(TopicPartition{r.topic(), r.partition()}) > 0) return false;
-        }
-        return true;
-      },
-      deadline_ms);
-  if (!ready) return nullptr;
-  head_served_ = true;
-  return head();
+std::vector<const trace::Record*> ReplaySession::fed_records(const Event& polled) const {
+  std::vector<const trace::Record*> out;
+  const auto dropped = dropped_.find(polled.index());
+  for (const auto& r : polled.polled().records()) {
+    if (dropped != dropped_.end() && dropped->second.count({r.topic(), r.partition(), r.offset()}) > 0)
+      continue;
+    out.push_back(&r);
+  }
+  return out;
+}
+
+const Event* ReplaySession::next_group_input(const std::set<TopicPartition>& paused, int64_t deadline_ms,
+                                             std::vector<const trace::Record*>* records) {
+  for (;;) {
+    const bool ready = wait_for(
+        [&] {
+          const Event& next = *head();
+          if (next.kind_case() == Event::kAssigned || next.kind_case() == Event::kRevoked) return true;
+          if (next.kind_case() != Event::kPolled) return false;
+          for (const auto& r : next.polled().records()) {
+            if (paused.count(TopicPartition{r.topic(), r.partition()}) > 0) return false;
+          }
+          return true;
+        },
+        deadline_ms);
+    if (!ready) return nullptr;
+    records->clear();
+    if (head()->kind_case() == Event::kPolled) {
+      *records = fed_records(*head());
+      if (records->empty()) {
+        advance();  // every record of it was dropped unprocessed: nothing to feed, no report to wait for
+        continue;
+      }
+    }
+    head_served_ = true;
+    return head();
+  }
 }
 
 const Event* ReplaySession::next_table_batch(const std::set<TopicPartition>& assigned, int64_t deadline_ms) {
@@ -332,7 +416,9 @@ std::optional<int64_t> ReplaySession::next_restore_end(const TopicPartition& cha
       },
       deadline_ms);
   if (!ready) return std::nullopt;
-  head_served_ = true;
+  // Not marked served: a query the tables then discard (it was for a restore a rebalance restarted) must not
+  // keep the answer from the next query, which is the one the recording holds.
+
   return head()->restore_end().end_offset();
 }
 
@@ -455,16 +541,21 @@ void ReplaySession::on_polled(const std::vector<const ConsumerRecord*>& records)
                                  : fmt::format("a batch of {} record(s) from {}[{}]@{}", records.size(),
                                                records[0]->topic, records[0]->partition, records[0]->offset);
   consumed(Event::kPolled, actual, [&](const Event& e) {
-    const auto& recorded = e.polled().records();
-    if (static_cast<size_t>(recorded.size()) != records.size()) return false;
+    const std::vector<const trace::Record*> recorded = fed_records(e);
+    if (recorded.size() != records.size()) return false;
     for (size_t i = 0; i < records.size(); ++i) {
-      const auto& r = recorded[static_cast<int>(i)];
+      const trace::Record& r = *recorded[i];
       if (r.topic() != records[i]->topic || r.partition() != records[i]->partition ||
           r.offset() != records[i]->offset)
         return false;
     }
     return true;
   });
+}
+
+void ReplaySession::on_dropped(const std::vector<const ConsumerRecord*>& records) {
+  // The replayed worker's own drops at a revoke: its inputs were fed without the recorded drops already.
+  (void)records;
 }
 
 void ReplaySession::on_table_opened(const std::string& table, int32_t partition,
@@ -483,10 +574,14 @@ void ReplaySession::on_table_applied(const std::vector<ConsumerRecord>& records)
                       : fmt::format("{} changelog record(s) of {}[{}] from offset {}", records.size(),
                                     records[0].topic, records[0].partition, records[0].offset);
   consumed(Event::kTableApplied, actual, [&](const Event& e) {
+    // A suffix of the recorded records: the replayed store may already hold the first ones — this worker's
+    // own writes, flushed at a commit point that came earlier in the replay than in the recording (at least
+    // once flushes at offset commits) — and the reader never applies a record twice.
     const auto& recorded = e.table_applied().records();
-    if (static_cast<size_t>(recorded.size()) != records.size()) return false;
+    if (static_cast<size_t>(recorded.size()) < records.size()) return false;
+    const size_t skipped = static_cast<size_t>(recorded.size()) - records.size();
     for (size_t i = 0; i < records.size(); ++i) {
-      if (recorded[static_cast<int>(i)].offset() != records[i].offset) return false;
+      if (recorded[static_cast<int>(skipped + i)].offset() != records[i].offset) return false;
     }
     return true;
   });
@@ -561,6 +656,8 @@ uint64_t ReplaySession::on_send(const ProducerRecord& record, const std::vector<
   }
   const ExpectedSend expected = found->second.front();
   found->second.pop_front();
+  ++sends_seen_;
+  for (FiberId fiber : waiters_) scheduler_->wake(fiber);
   const trace::Record& recorded = expected.sent->record();
   Comparable want = comparable(recorded);
   Comparable got = comparable(record);

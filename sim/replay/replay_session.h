@@ -20,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "runtime/seam/clock.h"
@@ -63,8 +64,11 @@ class ReplaySession final : public Recorder {
   // ---- for the replay clients. Each call parks the calling fiber at most until deadline_ms (its clock).
 
   // The group consumer's next input, if it is an assignment/revocation or a batch (of partitions not in
-  // `paused`). Returns null when the next input is someone else's (or none is left) by the deadline.
-  const trace::Event* next_group_input(const std::set<TopicPartition>& paused, int64_t deadline_ms);
+  // `paused`). Returns null when the next input is someone else's (or none is left) by the deadline. A batch
+  // comes with its records in `records`: the recorded ones, less those the recorded worker dropped
+  // unprocessed at a revoke (a replayed agent, never paused, would process them before the revoke came).
+  const trace::Event* next_group_input(const std::set<TopicPartition>& paused, int64_t deadline_ms,
+                                       std::vector<const trace::Record*>* records);
   // The table reader's next batch, if the next input is changelog records of a partition in `assigned`.
   const trace::Event* next_table_batch(const std::set<TopicPartition>& assigned, int64_t deadline_ms);
   // The end offset of a restore of `changelog`, once it is the next input; nullopt at the deadline.
@@ -107,6 +111,7 @@ class ReplaySession final : public Recorder {
   void on_assigned(const std::vector<TopicPartition>& partitions, int32_t generation) override;
   void on_revoked(const std::vector<TopicPartition>& partitions, bool lost) override;
   void on_polled(const std::vector<const ConsumerRecord*>& records) override;
+  void on_dropped(const std::vector<const ConsumerRecord*>& records) override;
   void on_table_opened(const std::string& table, int32_t partition, std::optional<int64_t> applied_offset,
                        const std::vector<std::pair<std::string, std::string>>& contents) override;
   void on_table_applied(const std::vector<ConsumerRecord>& records) override;
@@ -146,6 +151,11 @@ class ReplaySession final : public Recorder {
   const Clock* clock_ = nullptr;
   int64_t start_ms_ = 0;
   std::vector<const trace::Event*> inputs_;  // in recorded order
+  std::vector<uint64_t> sends_before_;       // per input: recorded sends before it
+  uint64_t sends_seen_ = 0;                  // replayed sends matched to a recorded one (equal or not)
+  int64_t catch_up_since_ms_ = -1;           // when the head input started waiting for sends before it
+  // How long (virtual) an input waits for the replayed worker to make the sends recorded before it.
+  static constexpr int64_t kCatchUpMs = 2000;
   size_t cursor_ = 0;
   bool head_served_ = false;
   size_t limit_ = 0;  // inputs_ served up to here (stop_at)
@@ -156,6 +166,9 @@ class ReplaySession final : public Recorder {
   std::map<std::pair<std::string, int32_t>, std::deque<const trace::TableOpened*>> snapshots_;
   std::map<std::tuple<std::string, int32_t, int64_t>, uint64_t> polled_index_;  // input record -> event index
   std::map<TopicPartition, int64_t> restore_ends_;
+  // Per polled event index: its records the recorded worker dropped unprocessed (a Dropped event later).
+  std::map<uint64_t, std::set<std::tuple<std::string, int32_t, int64_t>>> dropped_;
+  [[nodiscard]] std::vector<const trace::Record*> fed_records(const trace::Event& polled) const;
   std::optional<Delivery> next_delivery_;
   // The index of the Delivered event of a recorded send.
   [[nodiscard]] uint64_t recorded_send_index(uint64_t send_id) const;
@@ -176,5 +189,7 @@ class ReplaySession final : public Recorder {
 
 // A record as the trace shows it ("topic[p]@offset key=... value=..."), for divergence messages.
 [[nodiscard]] std::string describe_record(const trace::Record& record);
+// One line for a recorded event: "index t=ms what" (`mephisto replay --print-events`).
+[[nodiscard]] std::string describe_trace_event(const trace::Event& event);
 
 }  // namespace mephisto::replay

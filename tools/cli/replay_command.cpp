@@ -124,6 +124,8 @@ void add_replay_command(CLI::App& app, ReplayCommandOptions& options,
       "fails) or drop@N (the batch at event N never arrives)");
   replay->add_option("--incarnation", options.incarnation, "Replay only WRITER/N");
   replay->add_flag("-v,--verbose", options.verbose, "Print the replayed workers' log lines");
+  replay->add_flag("--print-events", options.print_events,
+                   "Print the recorded events, one line each, instead of replaying");
   replay->callback([&options, &apps] {
     if (const int code = run_replay(options, apps); code != 0) throw CLI::RuntimeError(code);
   });
@@ -139,7 +141,7 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
   }
   const auto wall_start = std::chrono::steady_clock::now();
   bool sim_checked = false;
-  const int sim_code = check_sim_run(options.dir, sim_checked);
+  const int sim_code = options.print_events ? kExitOk : check_sim_run(options.dir, sim_checked);
   if (sim_code == kExitUsage) return sim_code;
 
   auto traces = trace::read_trace_dir(options.dir);
@@ -163,6 +165,16 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
     const std::string name =
         fmt::format("{}/{}", incarnation.header.writer_name(), incarnation.header.incarnation());
     if (!options.incarnation.empty() && options.incarnation != name) continue;
+    if (options.print_events) {
+      std::printf("incarnation %s (worker %s, app %s, %s, %s):\n", name.c_str(),
+                  incarnation.header.worker_id().c_str(), incarnation.header.app_name().c_str(),
+                  incarnation.header.source().c_str(), incarnation.header.payloads() ? "payloads" : "hashes");
+      for (const trace::Event& event : incarnation.events) {
+        std::printf("%s\n", replay::describe_trace_event(event).c_str());
+      }
+      ++replayed;
+      continue;
+    }
     const std::string app_name = options.app.empty() ? incarnation.header.app_name() : options.app;
     const AppDefinition* definition = nullptr;
     for (const AppDefinition& candidate : apps) {
@@ -215,6 +227,13 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
         std::printf("    %s\n", report->log[i].c_str());
       }
     }
+    if (options.verbose) {
+      for (const replay::Divergence& divergence : report->divergences) {
+        std::printf("  divergence at event %llu: %s\n    expected: %s\n    actual:   %s\n",
+                    static_cast<unsigned long long>(divergence.event_index), divergence.what.c_str(),
+                    divergence.expected.c_str(), divergence.actual.c_str());
+      }
+    }
     if (report->first_divergence.has_value() && !first.has_value())
       first.emplace(*report, *report->first_divergence);
   }
@@ -223,6 +242,7 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
                                       : "no incarnation " + options.incarnation + " in " + options.dir);
     return kExitUsage;
   }
+  if (options.print_events) return kExitOk;
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   const std::string figures =
       fmt::format("{} incarnation(s), {} events, {} sends matched, {:.2f} s, {:.0f} events/s", replayed,

@@ -18,11 +18,12 @@ namespace mephisto::cli {
 
 struct ReplayCommandOptions {
   std::string dir;
-  std::string app;          // "" : the app each trace names
-  int64_t stop_at = -1;     // replay the inputs before this event index only
-  std::string inject;       // "fail-send@N" | "drop@N" ("" : none)
-  std::string incarnation;  // "WRITER/N" : only that one ("" : all)
-  bool verbose = false;     // the replayed workers' logs
+  std::string app;            // "" : the app each trace names
+  int64_t stop_at = -1;       // replay the inputs before this event index only
+  std::string inject;         // "fail-send@N" | "drop@N" ("" : none)
+  std::string incarnation;    // "WRITER/N" : only that one ("" : all)
+  bool verbose = false;       // the replayed workers' logs
+  bool print_events = false;  // print the recorded events instead of replaying
 };
 
 void add_replay_command(CLI::App& app, ReplayCommandOptions& options, const std::vector<AppDefinition>& apps);
