@@ -89,6 +89,18 @@ class ReplayProducer final : public Producer {
       metadata.timestamp_ms = record.timestamp_ms;
       result = metadata;
     }
+    if (delivery.not_before_event >= 0) {
+      // A recorded failure: reported where the recorded worker got it, not at once (it may have gone on
+      // processing for a while first).
+      std::shared_ptr<State> state = state_;
+      const int64_t at = delivery.not_before_event;
+      state_->scheduler->spawn("replay-failed-delivery",
+                               [state, at, callback = std::move(on_delivery), result = std::move(result)] {
+                                 state->session->wait_until_fed(at);
+                                 if (callback) callback(result);
+                               });
+      return {};
+    }
     state_->queue.push_back({std::move(on_delivery), std::move(result)});
     if (!state_->delivering) {
       state_->delivering = true;

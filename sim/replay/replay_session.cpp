@@ -433,6 +433,17 @@ int64_t ReplaySession::reader_position(const TopicPartition& changelog, int64_t 
   return std::max(fallback, found->second);
 }
 
+void ReplaySession::wait_until_fed(int64_t event_index) {
+  for (;;) {
+    const Event* next = head();
+    if (stopping_ || next == nullptr || static_cast<int64_t>(next->index()) > event_index) return;
+    const FiberId self = scheduler_->current();
+    waiters_.insert(self);
+    scheduler_->park_until(INT64_MAX);  // woken as the cursor moves on (advance) or the replay stops
+    waiters_.erase(self);
+  }
+}
+
 ReplaySession::Delivery ReplaySession::take_delivery() {
   Delivery out = next_delivery_.value_or(Delivery{});
   next_delivery_.reset();
@@ -679,8 +690,8 @@ uint64_t ReplaySession::on_send(const ProducerRecord& record, const std::vector<
                         (!first_failure_.has_value() || *first_failed_delivery_ < *first_failure_);
     if (failed) {
       const auto& outcome = delivered->second->outcome();
-      next_delivery_ =
-          Delivery{Error::of(static_cast<ErrorCode>(outcome.error_code()), outcome.error()), -1, -1};
+      next_delivery_ = Delivery{Error::of(static_cast<ErrorCode>(outcome.error_code()), outcome.error()), -1,
+                                -1, static_cast<int64_t>(*first_failed_delivery_)};
     } else if (delivered != recorded_deliveries_.end()) {
       next_delivery_ = Delivery{{}, delivered->second->partition(), delivered->second->offset()};
     }

@@ -81,8 +81,13 @@ class ReplaySession final : public Recorder {
     Status status;
     int32_t partition = -1;
     int64_t offset = -1;
+    // A recorded failure is reported where the recording has it: once the replay has fed the inputs before
+    // this event index (-1: at once).
+    int64_t not_before_event = -1;
   };
   Delivery take_delivery();
+  // Parks the calling fiber until every input before `event_index` was fed (or the replay stops).
+  void wait_until_fed(int64_t event_index);
   // True once every input was handed out and consumed (or stop_at reached).
   [[nodiscard]] bool inputs_done() const;
   // Wakes every parked client (the worker is stopping).
