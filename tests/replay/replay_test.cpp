@@ -12,6 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/run_command.h"
+
 #include "agents/examples.h"
 #include "runtime/trace/trace_reader.h"
 #include "sim/replay/replayer.h"
@@ -24,22 +26,10 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-struct Ran {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using test_support::Ran;
 
 Ran run_cli(const std::string& args) {
-  const std::string command = std::string(MEPHISTO_BIN) + " " + args + " 2>&1";
-  Ran ran;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return ran;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) ran.output.append(buffer, n);
-  const int status = pclose(pipe);
-  ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return ran;
+  return test_support::run_command(std::string(MEPHISTO_BIN) + " " + args);
 }
 
 std::string scenario_path(const std::string& name) {

@@ -6,6 +6,8 @@
 // with a message naming what is wrong.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "tests/support/run_command.h"
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -24,23 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-struct Ran {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using test_support::Ran;
 
-Ran run(const std::string& args) {
-  const std::string command = std::string(MEPHISTO_BIN) + " " + args + " 2>&1";
-  Ran ran;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return ran;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) ran.output.append(buffer, n);
-  const int status = pclose(pipe);
-  ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return ran;
-}
+Ran run(const std::string& args) { return test_support::run_command(std::string(MEPHISTO_BIN) + " " + args); }
 
 std::string scenario(const std::string& name) {
   return std::string(MEPHISTO_SOURCE_DIR) + "/scenarios/" + name + ".textproto";
