@@ -37,7 +37,11 @@ struct PartitionFetch {
   bool reset_only = false;              // resolve by auto.offset.reset, not the committed offset (out of range)
   bool paused = false;
   bool fetch_in_flight = false;
-  uint64_t seek_epoch = 0;              // bumped by seek(): responses of older fetches are dropped
+  // The fetch version (librdkafka's per-partition fetch/op version): a response is used only if it was asked for
+  // under the partition's current version. Every seek and every (re)assignment takes a new version from the
+  // consumer-wide counter (State::last_fetch_version), never 0 again: a partition revoked and assigned back while a
+  // Fetch from its old position was in flight must not accept that Fetch's records at its new position.
+  uint64_t fetch_version = 0;
   // Fetched, filtered, not yet returned by poll(): ranges of the broker's (shared, immutable) record batches.
   // ConsumerRecords are built straight into poll()'s result, so each record is copied once.
   struct Chunk {
@@ -90,11 +94,19 @@ struct SimConsumer::State {
 
   // --- assignment and fetching
   std::map<TopicPartition, PartitionFetch> assigned;
+  uint64_t last_fetch_version = 0;  // the consumer-wide fetch version counter (PartitionFetch::fetch_version)
   FiberId poller = kNoFiber;
   std::optional<Error> poll_error;
   size_t rr_cursor = 0;  // fairness across partitions when filling a poll batch
 
   [[nodiscard]] int64_t now_ms() const { return core.now_ms(); }
+  // The fetch state of a partition that was just assigned: position unresolved, under a version no Fetch in
+  // flight can carry.
+  [[nodiscard]] PartitionFetch new_partition_fetch() {
+    PartitionFetch pf;
+    pf.fetch_version = ++last_fetch_version;
+    return pf;
+  }
   [[nodiscard]] bool cooperative() const {
     return config.assignment_strategy == AssignmentStrategy::kCooperativeSticky;
   }
@@ -410,7 +422,7 @@ Status SimConsumer::assign(const std::vector<TopicPartition>& partitions) {
   for (const auto& tp : partitions) {
     auto it = s.assigned.find(tp);
     if (it == s.assigned.end() && next.count(tp) == 0) added.push_back(tp);
-    next[tp] = it != s.assigned.end() ? std::move(it->second) : PartitionFetch{};
+    next[tp] = it != s.assigned.end() ? std::move(it->second) : s.new_partition_fetch();
   }
   if (s.history != nullptr) {
     std::vector<TopicPartition> dropped;
@@ -453,7 +465,7 @@ void SimConsumer::State::serve_rebalance_events() {
   if (!pending_assign.empty()) {
     auto added = std::move(pending_assign);
     pending_assign.clear();
-    for (const auto& tp : added) assigned[tp];  // positions resolve before the next fetch
+    for (const auto& tp : added) assigned.try_emplace(tp, new_partition_fetch());  // positions resolve before the next fetch
     record_partitions(HistoryKind::kAssigned, added, pending_assign_generation, "");
     if (listener) listener->on_partitions_assigned(added);
     wake_member();
@@ -533,7 +545,7 @@ void SimConsumer::State::send_fetches() {
       need_metadata.push_back(tp.topic);
       continue;
     }
-    by_leader[leader].push_back({tp, pf.seek_epoch});
+    by_leader[leader].push_back({tp, pf.fetch_version});
   }
   if (!need_metadata.empty()) {
     std::sort(need_metadata.begin(), need_metadata.end());
@@ -556,9 +568,9 @@ void SimConsumer::State::send_fetches() {
 
 void SimConsumer::State::on_fetch_response(BrokerId broker, const std::vector<std::pair<TopicPartition, uint64_t>>& asked,
                                            Result<Response> r) {
-  for (const auto& [tp, epoch] : asked) {
+  for (const auto& [tp, version] : asked) {
     auto it = assigned.find(tp);
-    if (it != assigned.end() && it->second.seek_epoch == epoch) it->second.fetch_in_flight = false;
+    if (it != assigned.end() && it->second.fetch_version == version) it->second.fetch_in_flight = false;
   }
   if (!r.ok()) {
     for (const auto& [tp, _] : asked) core.invalidate_leader(tp);
@@ -570,7 +582,7 @@ void SimConsumer::State::on_fetch_response(BrokerId broker, const std::vector<st
   for (size_t i = 0; i < resp.partitions.size() && i < asked.size(); ++i) {
     const auto& pd = resp.partitions[i];
     auto it = assigned.find(pd.tp);
-    if (it == assigned.end() || it->second.seek_epoch != asked[i].second || !it->second.fetch_offset) continue;
+    if (it == assigned.end() || it->second.fetch_version != asked[i].second || !it->second.fetch_offset) continue;
     PartitionFetch& pf = it->second;
     if (pd.error != ErrorCode::kNone) {
       if (pd.error == ErrorCode::kOffsetOutOfRange) {
@@ -711,7 +723,7 @@ Status SimConsumer::seek(const TopicPartition& tp, int64_t offset) {
   pf.reset_only = false;
   pf.buffer.clear();
   pf.fetch_in_flight = false;
-  ++pf.seek_epoch;
+  pf.fetch_version = ++state_->last_fetch_version;
   state_->record_positioned(tp, offset, "seek");
   return {};
 }

@@ -135,6 +135,22 @@ TEST(FlagshipScenario, FailedCommitOnRevokeKeepsAbortedTableWritesOut) {
   }
 }
 
+// Regression (issue #16): a member left gracefully; in the eager rebalance that followed, the survivor's partition
+// was revoked while a Fetch from its position (P+1) waited at the broker, and was assigned back to it. The record at
+// P had been polled but dropped unprocessed at the revoke, so the committed offset was P. The simulated consumer
+// gave the reassigned partition fresh fetch state with version 0 again — the stale Fetch's version — and accepted
+// its response (records from P+1) at position P: P was skipped, then committed with no output. librdkafka drops
+// responses of an older fetch version (conformance case APartitionAssignedBackIgnoresAFetchSentBeforeItWasUnassigned).
+// Six flagship seeds from a 20,000-seed swarm, and swarm-at-least-once seed 37.
+TEST(FlagshipScenario, APartitionAssignedBackDoesNotTakeAStaleFetch) {
+  for (const uint64_t seed : {100071u, 102091u, 106282u, 106665u, 109879u, 118022u}) {
+    const RunResult r = run("flagship", seed);
+    EXPECT_TRUE(r.passed) << describe(r);
+  }
+  const RunResult r = run("swarm-at-least-once", 37);
+  EXPECT_TRUE(r.passed) << describe(r);
+}
+
 TEST(AtLeastOnceScenario, DuplicatesAreReportedAsAllowed) {
   bool allowed = false;
   for (uint64_t seed = 1; seed <= 5 && !allowed; ++seed) {
