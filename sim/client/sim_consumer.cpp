@@ -413,25 +413,20 @@ Status SimConsumer::unsubscribe() {
   return {};
 }
 
+// As librdkafka's rd_kafka_assign(): the new list replaces the whole assignment. A partition in both lists is
+// stopped and started again too: its position is resolved anew (committed offset, else auto.offset.reset), its
+// buffered records and any Fetch in flight are dropped, and a pause ends with the old assignment.
 Status SimConsumer::assign(const std::vector<TopicPartition>& partitions) {
   State& s = *state_;
   if (s.closed) return Error::of(ErrorCode::kDestroy, "consumer is closed");
   if (s.phase != Phase::kIdle) return Error::of(ErrorCode::kState, "assign() while subscribed");
-  std::map<TopicPartition, PartitionFetch> next;
-  std::vector<TopicPartition> added;
-  for (const auto& tp : partitions) {
-    auto it = s.assigned.find(tp);
-    if (it == s.assigned.end() && next.count(tp) == 0) added.push_back(tp);
-    next[tp] = it != s.assigned.end() ? std::move(it->second) : s.new_partition_fetch();
-  }
+  const std::vector<TopicPartition> next = sorted_unique(partitions);
   if (s.history != nullptr) {
-    std::vector<TopicPartition> dropped;
-    for (const auto& [tp, _] : s.assigned)
-      if (next.count(tp) == 0) dropped.push_back(tp);
-    s.record_partitions(HistoryKind::kRevoked, dropped, -1, "");
-    s.record_partitions(HistoryKind::kAssigned, sorted_unique(added), -1, "");
+    s.record_partitions(HistoryKind::kRevoked, s.assignment_list(), -1, "");
+    s.record_partitions(HistoryKind::kAssigned, next, -1, "");
   }
-  s.assigned = std::move(next);
+  s.assigned.clear();
+  for (const auto& tp : next) s.assigned.emplace(tp, s.new_partition_fetch());
   return {};
 }
 

@@ -5,7 +5,7 @@
 // into a table whose changelog holds, per key, the number of input events with that key (tablecount's
 // oracle).
 //
-// Definitions (../shared/reference/kafka-semantics.md, Jepsen's Kafka checker):
+// Definitions (docs/reference/kafka-semantics.md, Jepsen's Kafka checker):
 //   duplicates       a value at more than one offset of the input; an input with more than one committed
 //   result;
 //                    a table count above the fold. Allowed (kAllowed) when !exactly_once.

@@ -203,6 +203,48 @@ TEST_P(Conformance, APartitionAssignedBackIgnoresAFetchSentBeforeItWasUnassigned
   EXPECT_EQ(values_of(after_reassign), numbered("r", 7, 5));
 }
 
+// assign() replaces the whole assignment (librdkafka's rd_kafka_assign): a partition in the old and the new list is
+// started again, from the committed offset (with a group) or the auto.offset.reset position (without), not left where
+// it was. The simulated consumer once kept such a partition's position (found while looking into issue #16).
+TEST_P(Conformance, AssignAgainRestartsAKeptPartitionFromItsStartPosition) {
+  const std::string topic = unique("reassign-kept");
+  const std::string group = unique("group");
+  ASSERT_TRUE(create_topics({{topic, 1}}));
+  const TopicPartition tp{topic, 0};
+  std::vector<ConsumerRecord> first_pass;
+  std::vector<ConsumerRecord> without_group_again;
+  std::vector<ConsumerRecord> with_group_again;
+  client("producer-then-consumers", [&](Env& env) {
+    auto producer = make_producer(env);
+    ASSERT_NE(producer, nullptr);
+    ASSERT_EQ(produce_ok(*producer, records_for(tp, numbered("r", 10))).size(), 10U);
+    auto reader = make_consumer(env, reader_config());
+    ASSERT_NE(reader, nullptr);
+    ASSERT_TRUE(is_ok(reader->assign({tp})));
+    first_pass = consume_until(env, *reader, 10);
+    ASSERT_TRUE(is_ok(reader->assign({tp})));
+    without_group_again = consume_until(env, *reader, 10);
+    for (auto& record : poll_for(env, *reader, 500)) without_group_again.push_back(std::move(record));
+    EXPECT_TRUE(is_ok(reader->close()));
+
+    auto config = member_config(group);
+    config.auto_offset_reset = OffsetReset::kEarliest;
+    auto member = make_consumer(env, config);
+    ASSERT_NE(member, nullptr);
+    ASSERT_TRUE(is_ok(member->assign({tp})));
+    EXPECT_EQ(consume_until(env, *member, 10).size(), 10U);
+    ASSERT_TRUE(is_ok(member->commit({{tp, 4}}, kConsumeTimeoutMs)));
+    ASSERT_TRUE(is_ok(member->assign({tp})));
+    with_group_again = consume_until(env, *member, 6);
+    for (auto& record : poll_for(env, *member, 500)) with_group_again.push_back(std::move(record));
+    EXPECT_TRUE(is_ok(member->close()));
+  });
+  ASSERT_TRUE(run_clients());
+  EXPECT_EQ(offsets_of(first_pass, tp), range_of(0, 10));
+  EXPECT_EQ(offsets_of(without_group_again, tp), range_of(0, 10)) << "no group: from auto.offset.reset (earliest)";
+  EXPECT_EQ(offsets_of(with_group_again, tp), range_of(4, 6)) << "a group: from its committed offset";
+}
+
 TEST_P(Conformance, SeekAndPositionOnAnUnassignedPartitionFailWithState) {
   const std::string topic = unique("unassigned");
   ASSERT_TRUE(create_topics({{topic, 2}}));
