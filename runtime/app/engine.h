@@ -254,6 +254,8 @@ class Engine final : private RebalanceListener {
   void wait_for_room();
   void update_flow_control();
   void drop_buffered(const std::set<TopicPartition>& partitions);
+  // A partition's position moved back without a rebalance (engine_consume.cpp). False: the worker stops.
+  [[nodiscard]] bool restart_after_position_reset(PartitionState& state, int64_t offset);
   void wait_in_flight(const std::set<TopicPartition>& partitions, int64_t timeout_ms);
   Status commit_now(const std::set<TopicPartition>* only);
   // Planted bug kRevokedCommitKept: adds the kept offsets of revoked partitions to a commit.

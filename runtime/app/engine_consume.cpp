@@ -165,7 +165,11 @@ void Engine::dispatch(std::vector<ConsumerRecord> records) {
       tracker_.assign(state->tp, record.offset);
       state->tracking = true;
     }
-    const AckError delivered = tracker_.on_delivered(state->tp, record.offset);
+    AckError delivered = tracker_.on_delivered(state->tp, record.offset);
+    if (delivered == AckError::kOutOfOrderDelivery) {
+      if (!restart_after_position_reset(*state, record.offset)) return;  // exactly once: the worker rejoins
+      delivered = tracker_.on_delivered(state->tp, record.offset);
+    }
     if (delivered != AckError::kNone) {
       // Flow control keeps the window from overflowing and the consumer returns offsets in order; anything
       // else is a broken invariant of the binding or of this engine.
@@ -199,6 +203,31 @@ void Engine::dispatch(std::vector<ConsumerRecord> records) {
     for (RawChannel* buffer : topic->subscribers) buffer->push(scheduler, event);
   }
   if (env_.recorder != nullptr && !dispatched.empty()) env_.recorder->on_polled(dispatched);
+}
+
+// The consumer moved a partition's position back without a rebalance: the position fell out of the log's range
+// (an unclean leader election truncated the log below it, or retention deleted it) and auto.offset.reset chose an
+// earlier offset. librdkafka 2.0 does that (it has no KIP-320 truncation detection), and so does the simulator; the
+// records from here on are the log as it now is. Under exactly-once the open transaction holds work of the old log's
+// numbering, so it is aborted and the worker rejoins from the last commit (returns false: stop dispatching).
+// Otherwise the partition's bookkeeping starts again at the new position: events handed out before keep the old
+// epoch (their acks no longer count) and those still buffered are dropped.
+bool Engine::restart_after_position_reset(PartitionState& state, int64_t offset) {
+  const std::string what = fmt::format(
+      "{}[{}]: the consumer's position moved back to {} without a rebalance (out of range: the log was truncated "
+      "or deleted below it, and auto.offset.reset chose an earlier offset)",
+      state.tp.topic, state.tp.partition, offset);
+  ++stats_.position_resets;
+  if (exactly_once()) {
+    abort_and_rejoin(Error::of(ErrorCode::kOffsetOutOfRange, what));
+    return false;
+  }
+  log_.warn("{}; its processing restarts there", what);
+  drop_buffered({state.tp});
+  ++state.epoch;
+  tracker_.revoke({state.tp});
+  tracker_.assign(state.tp, offset);
+  return true;
 }
 
 void Engine::on_event_released(EventCore* event) {

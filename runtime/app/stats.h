@@ -17,6 +17,7 @@ struct AppStats {
   int64_t rebalances = 0;         // assignments received
   int64_t partitions_revoked = 0;
   int64_t partitions_lost = 0;
+  int64_t position_resets = 0;  // positions moved back without a rebalance (out of range: log truncated)
   int64_t records_skipped = 0;        // undecodable records skipped (bad_record_policy=skip)
   int64_t records_dead_lettered = 0;  // undecodable records sent to {id}-dead-letters
   int64_t agent_errors = 0;           // exceptions thrown by agent actors (each event acked, not retried)
