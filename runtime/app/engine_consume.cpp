@@ -205,17 +205,18 @@ void Engine::dispatch(std::vector<ConsumerRecord> records) {
   if (env_.recorder != nullptr && !dispatched.empty()) env_.recorder->on_polled(dispatched);
 }
 
-// The consumer moved a partition's position back without a rebalance: the position fell out of the log's range
-// (an unclean leader election truncated the log below it, or retention deleted it) and auto.offset.reset chose an
-// earlier offset. librdkafka 2.0 does that (it has no KIP-320 truncation detection), and so does the simulator; the
-// records from here on are the log as it now is. Under exactly-once the open transaction holds work of the old log's
-// numbering, so it is aborted and the worker rejoins from the last commit (returns false: stop dispatching).
-// Otherwise the partition's bookkeeping starts again at the new position: events handed out before keep the old
-// epoch (their acks no longer count) and those still buffered are dropped.
+// The consumer moved a partition's position back without a rebalance: the position fell out of the log's
+// range (an unclean leader election truncated the log below it, or retention deleted it) and
+// auto.offset.reset chose an earlier offset. librdkafka 2.0 does that (it has no KIP-320 truncation
+// detection), and so does the simulator; the records from here on are the log as it now is. Under
+// exactly-once the open transaction holds work of the old log's numbering, so it is aborted and the worker
+// rejoins from the last commit (returns false: stop dispatching). Otherwise the partition's bookkeeping
+// starts again at the new position: events handed out before keep the old epoch (their acks no longer count)
+// and those still buffered are dropped.
 bool Engine::restart_after_position_reset(PartitionState& state, int64_t offset) {
   const std::string what = fmt::format(
-      "{}[{}]: the consumer's position moved back to {} without a rebalance (out of range: the log was truncated "
-      "or deleted below it, and auto.offset.reset chose an earlier offset)",
+      "{}[{}]: the consumer's position moved back to {} without a rebalance (out of range: the log was "
+      "truncated or deleted below it, and auto.offset.reset chose an earlier offset)",
       state.tp.topic, state.tp.partition, offset);
   ++stats_.position_resets;
   if (exactly_once()) {

@@ -37,10 +37,11 @@ struct PartitionFetch {
   bool reset_only = false;              // resolve by auto.offset.reset, not the committed offset (out of range)
   bool paused = false;
   bool fetch_in_flight = false;
-  // The fetch version (librdkafka's per-partition fetch/op version): a response is used only if it was asked for
-  // under the partition's current version. Every seek and every (re)assignment takes a new version from the
-  // consumer-wide counter (State::last_fetch_version), never 0 again: a partition revoked and assigned back while a
-  // Fetch from its old position was in flight must not accept that Fetch's records at its new position.
+  // The fetch version (librdkafka's per-partition fetch/op version): a response is used only if it was asked
+  // for under the partition's current version. Every seek and every (re)assignment takes a new version from
+  // the consumer-wide counter (State::last_fetch_version), never 0 again: a partition revoked and assigned
+  // back while a Fetch from its old position was in flight must not accept that Fetch's records at its new
+  // position.
   uint64_t fetch_version = 0;
   // Fetched, filtered, not yet returned by poll(): ranges of the broker's (shared, immutable) record batches.
   // ConsumerRecords are built straight into poll()'s result, so each record is copied once.
@@ -414,8 +415,8 @@ Status SimConsumer::unsubscribe() {
 }
 
 // As librdkafka's rd_kafka_assign(): the new list replaces the whole assignment. A partition in both lists is
-// stopped and started again too: its position is resolved anew (committed offset, else auto.offset.reset), its
-// buffered records and any Fetch in flight are dropped, and a pause ends with the old assignment.
+// stopped and started again too: its position is resolved anew (committed offset, else auto.offset.reset),
+// its buffered records and any Fetch in flight are dropped, and a pause ends with the old assignment.
 Status SimConsumer::assign(const std::vector<TopicPartition>& partitions) {
   State& s = *state_;
   if (s.closed) return Error::of(ErrorCode::kDestroy, "consumer is closed");
@@ -460,7 +461,10 @@ void SimConsumer::State::serve_rebalance_events() {
   if (!pending_assign.empty()) {
     auto added = std::move(pending_assign);
     pending_assign.clear();
-    for (const auto& tp : added) assigned.try_emplace(tp, new_partition_fetch());  // positions resolve before the next fetch
+    // Positions resolve before the next fetch; a partition already held keeps its fetch state.
+    for (const auto& tp : added) {
+      if (assigned.count(tp) == 0) assigned.emplace(tp, new_partition_fetch());
+    }
     record_partitions(HistoryKind::kAssigned, added, pending_assign_generation, "");
     if (listener) listener->on_partitions_assigned(added);
     wake_member();
@@ -577,7 +581,8 @@ void SimConsumer::State::on_fetch_response(BrokerId broker, const std::vector<st
   for (size_t i = 0; i < resp.partitions.size() && i < asked.size(); ++i) {
     const auto& pd = resp.partitions[i];
     auto it = assigned.find(pd.tp);
-    if (it == assigned.end() || it->second.fetch_version != asked[i].second || !it->second.fetch_offset) continue;
+    if (it == assigned.end() || it->second.fetch_version != asked[i].second || !it->second.fetch_offset)
+      continue;
     PartitionFetch& pf = it->second;
     if (pd.error != ErrorCode::kNone) {
       if (pd.error == ErrorCode::kOffsetOutOfRange) {

@@ -1,10 +1,11 @@
-// The simulated Consumer: librdkafka's consumer model over the simulated cluster. A member fiber runs the group
-// protocol (FindCoordinator, JoinGroup, SyncGroup with the leader computing the assignment client-side,
-// heartbeats, max.poll.interval enforcement, LeaveGroup); poll() serves rebalance callbacks on the polling fiber,
-// fetches from partition leaders and filters read_committed results (aborted transactions, control batches).
-// As librdkafka's fetch versions: every assignment and seek gives a partition a new fetch version, and a Fetch
-// response asked for under another version is dropped (a reassigned partition never inherits an old one). As
-// rd_kafka_assign(), assign() replaces the whole assignment: a partition kept in the new list starts again.
+// The simulated Consumer: librdkafka's consumer model over the simulated cluster. A member fiber runs the
+// group protocol (FindCoordinator, JoinGroup, SyncGroup with the leader computing the assignment client-side,
+// heartbeats, max.poll.interval enforcement, LeaveGroup); poll() serves rebalance callbacks on the polling
+// fiber, fetches from partition leaders and filters read_committed results (aborted transactions, control
+// batches). As librdkafka's fetch versions: every assignment and seek gives a partition a new fetch version,
+// and a Fetch response asked for under another version is dropped (a reassigned partition never inherits an
+// old one). As rd_kafka_assign(), assign() replaces the whole assignment: a partition kept in the new list
+// starts again.
 #pragma once
 
 #include <memory>

@@ -164,12 +164,12 @@ TEST_P(Conformance, SeekMovesTheNextFetchBackwardAndForward) {
   EXPECT_EQ(offsets_of(seek_before_first_poll, tp), range_of(7, 3));
 }
 
-// A Fetch sent before a partition was unassigned must not deliver its records after the partition is assigned back
-// and positioned elsewhere. librdkafka tags each partition's fetch state with a version that every assign, unassign
-// and seek bumps and drops responses of older versions (the Java consumer drops data whose position no longer
-// matches). The simulated consumer once restarted a reassigned partition's version at 0, so a stale Fetch whose
-// version matched again delivered offset 10 to a consumer positioned at 5, skipping 5..9 (issue #16: exactly-once
-// lost a record after a rebalance).
+// A Fetch sent before a partition was unassigned must not deliver its records after the partition is assigned
+// back and positioned elsewhere. librdkafka tags each partition's fetch state with a version that every
+// assign, unassign and seek bumps and drops responses of older versions (the Java consumer drops data whose
+// position no longer matches). The simulated consumer once restarted a reassigned partition's version at 0,
+// so a stale Fetch whose version matched again delivered offset 10 to a consumer positioned at 5,
+// skipping 5..9 (issue #16: exactly-once lost a record after a rebalance).
 TEST_P(Conformance, APartitionAssignedBackIgnoresAFetchSentBeforeItWasUnassigned) {
   const std::string topic = unique("reassign-stale-fetch");
   ASSERT_TRUE(create_topics({{topic, 1}}));
@@ -203,9 +203,10 @@ TEST_P(Conformance, APartitionAssignedBackIgnoresAFetchSentBeforeItWasUnassigned
   EXPECT_EQ(values_of(after_reassign), numbered("r", 7, 5));
 }
 
-// assign() replaces the whole assignment (librdkafka's rd_kafka_assign): a partition in the old and the new list is
-// started again, from the committed offset (with a group) or the auto.offset.reset position (without), not left where
-// it was. The simulated consumer once kept such a partition's position (found while looking into issue #16).
+// assign() replaces the whole assignment (librdkafka's rd_kafka_assign): a partition in the old and the new
+// list is started again, from the committed offset (with a group) or the auto.offset.reset position
+// (without), not left where it was. The simulated consumer once kept such a partition's position (found while
+// looking into issue #16).
 TEST_P(Conformance, AssignAgainRestartsAKeptPartitionFromItsStartPosition) {
   const std::string topic = unique("reassign-kept");
   const std::string group = unique("group");
@@ -241,7 +242,8 @@ TEST_P(Conformance, AssignAgainRestartsAKeptPartitionFromItsStartPosition) {
   });
   ASSERT_TRUE(run_clients());
   EXPECT_EQ(offsets_of(first_pass, tp), range_of(0, 10));
-  EXPECT_EQ(offsets_of(without_group_again, tp), range_of(0, 10)) << "no group: from auto.offset.reset (earliest)";
+  EXPECT_EQ(offsets_of(without_group_again, tp), range_of(0, 10))
+      << "no group: from auto.offset.reset (earliest)";
   EXPECT_EQ(offsets_of(with_group_again, tp), range_of(4, 6)) << "a group: from its committed offset";
 }
 

@@ -28,10 +28,11 @@ std::ostream& operator<<(std::ostream& os, const Case& c) {
 
 class PlantedBugDetection : public ::testing::TestWithParam<Case> {};
 
-// Under AddressSanitizer a seed runs ~40x slower, and the long searches (no-fencing alone took ~390 s) were the
-// sanitizer half's biggest cost in .ci/run. A search is a pure function of its seeds, so it finds the bug at the
-// same seed in every build: the sanitizer build runs the short searches (they exercise the planted code paths
-// under ASan) and leaves the long ones to the normal build, which runs every case in the same CI run.
+// Under AddressSanitizer a seed runs ~40x slower, and the long searches (no-fencing alone took ~390 s) were
+// the sanitizer half's biggest cost in .ci/run. A search is a pure function of its seeds, so it finds the bug
+// at the same seed in every build: the sanitizer build runs the short searches (they exercise the planted
+// code paths under ASan) and leaves the long ones to the normal build, which runs every case in the same CI
+// run.
 #if defined(__SANITIZE_ADDRESS__)
 constexpr uint64_t kMaxBudgetUnderSanitizer = 20;
 #else
@@ -41,7 +42,8 @@ constexpr uint64_t kMaxBudgetUnderSanitizer = UINT64_MAX;
 TEST_P(PlantedBugDetection, DetectedWithinItsSeedBudget) {
   const Case& c = GetParam();
   if (c.budget > kMaxBudgetUnderSanitizer) {
-    GTEST_SKIP() << "a " << c.budget << "-seed search: run by the normal build (tools/dev test), not under ASan";
+    GTEST_SKIP() << "a " << c.budget
+                 << "-seed search: run by the normal build (tools/dev test), not under ASan";
   }
   const auto bug = planted_bug_named(c.bug);
   ASSERT_TRUE(bug.has_value()) << c.bug;

@@ -135,13 +135,14 @@ TEST(FlagshipScenario, FailedCommitOnRevokeKeepsAbortedTableWritesOut) {
   }
 }
 
-// Regression (issue #16): a member left gracefully; in the eager rebalance that followed, the survivor's partition
-// was revoked while a Fetch from its position (P+1) waited at the broker, and was assigned back to it. The record at
-// P had been polled but dropped unprocessed at the revoke, so the committed offset was P. The simulated consumer
-// gave the reassigned partition fresh fetch state with version 0 again — the stale Fetch's version — and accepted
-// its response (records from P+1) at position P: P was skipped, then committed with no output. librdkafka drops
-// responses of an older fetch version (conformance case APartitionAssignedBackIgnoresAFetchSentBeforeItWasUnassigned).
-// Six flagship seeds from a 20,000-seed swarm, and swarm-at-least-once seed 37.
+// Regression (issue #16): a member left gracefully; in the eager rebalance that followed, the survivor's
+// partition was revoked while a Fetch from its position (P+1) waited at the broker, and was assigned back to
+// it. The record at P had been polled but dropped unprocessed at the revoke, so the committed offset was P.
+// The simulated consumer gave the reassigned partition fresh fetch state with version 0 again — the stale
+// Fetch's version — and accepted its response (records from P+1) at position P: P was skipped, then committed
+// with no output. librdkafka drops responses of an older fetch version (conformance case
+// APartitionAssignedBackIgnoresAFetchSentBeforeItWasUnassigned). Six flagship seeds from a 20,000-seed swarm,
+// and swarm-at-least-once seed 37.
 TEST(FlagshipScenario, APartitionAssignedBackDoesNotTakeAStaleFetch) {
   for (const uint64_t seed : {100071u, 102091u, 106282u, 106665u, 109879u, 118022u}) {
     const RunResult r = run("flagship", seed);
@@ -151,12 +152,12 @@ TEST(FlagshipScenario, APartitionAssignedBackDoesNotTakeAStaleFetch) {
   EXPECT_TRUE(r.passed) << describe(r);
 }
 
-// Regression (found by the long swarm, issue #16's note): an unclean leader election truncated count-events/3 below
-// a worker's position in the liveness phase; the consumer's fetch fell out of range and auto.offset.reset moved its
-// position back to 0 without a rebalance (librdkafka 2.0 does the same). The engine asserted that offsets only grow
-// (AckTracker::on_delivered refused 0 after 25) and the worker process aborted. Now a position that moves back
-// restarts the partition's bookkeeping there (exactly once: the transaction is aborted and the worker rejoins).
-// Seeds from a 4,900-seed swarm of unclean-leader-election.
+// Regression (found by the long swarm, issue #16's note): an unclean leader election truncated count-events/3
+// below a worker's position in the liveness phase; the consumer's fetch fell out of range and
+// auto.offset.reset moved its position back to 0 without a rebalance (librdkafka 2.0 does the same). The
+// engine asserted that offsets only grow (AckTracker::on_delivered refused 0 after 25) and the worker process
+// aborted. Now a position that moves back restarts the partition's bookkeeping there (exactly once: the
+// transaction is aborted and the worker rejoins). Seeds from a 4,900-seed swarm of unclean-leader-election.
 TEST(UncleanLeaderElectionScenario, APositionResetBelowWhatWasDeliveredRestartsThePartition) {
   for (const uint64_t seed : {100635u, 101134u, 101525u, 101913u, 102176u, 104229u}) {
     const RunResult r = run("unclean-leader-election", seed);
