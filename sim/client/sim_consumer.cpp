@@ -764,15 +764,22 @@ Status SimConsumer::commit(const std::map<TopicPartition, int64_t>& offsets, int
   if (s.config.group_id.empty()) return Error::of(ErrorCode::kInvalidArg, "commit() needs a group_id");
   if (offsets.empty()) return {};
   const int64_t deadline_ms = s.now_ms() + timeout_ms;
+  // The commit speaks for the membership it was called in, on every retry: a commit that waits out a
+  // coordinator outage while the member is removed and rejoins must not land under the new generation (the
+  // partitions may now be someone else's, and the offsets would move their committed position back). The
+  // coordinator rejects the old identity (ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID), as it rejects librdkafka's
+  // commit after a lost session.
+  const bool member = s.phase != Phase::kIdle;
+  const int32_t generation_id = member ? s.generation : -1;
+  const std::string member_id = member ? s.member_id : "";
   while (true) {
     auto coordinator = s.core.find_coordinator(s.config.group_id, CoordinatorType::kGroup, deadline_ms);
     ErrorCode err = coordinator.ok() ? ErrorCode::kNone : coordinator.error().code;
     if (coordinator.ok()) {
       OffsetCommitRequest req;
       req.group_id = s.config.group_id;
-      const bool member = s.phase != Phase::kIdle;
-      req.generation_id = member ? s.generation : -1;
-      req.member_id = member ? s.member_id : "";
+      req.generation_id = generation_id;
+      req.member_id = member_id;
       req.group_instance_id = s.config.group_instance_id;
       for (const auto& [tp, offset] : offsets) req.offsets.push_back({tp, offset, -1, {}});
       auto r = s.core.call_as<OffsetCommitResponse>(*coordinator, std::move(req),

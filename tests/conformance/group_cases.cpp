@@ -517,6 +517,70 @@ TEST_P(Conformance, CommitFromAMemberThatWasKickedOutIsRejected) {
   EXPECT_EQ(committed_after->value().count(p0), 0U) << "the rejected commit was stored";
 }
 
+// Simulator-only: needs SimFaults::inject_errors to hold the commit in its retry loop while the group
+// rebalances. librdkafka retries a failed OffsetCommit with the request it built (the old generation baked
+// in), and the Java consumer cannot rejoin while commitSync blocks its thread, so on Kafka such a commit is
+// rejected too.
+TEST_P(Conformance, ACommitRetriedAcrossARebalanceIsRejectedNotStoredUnderTheNewGeneration) {
+  CONFORMANCE_REQUIRE_SIM_FAULTS("holds an OffsetCommit in retries (SimFaults::inject_errors)");
+  const std::string topic = unique("commit-across-rebalance");
+  const std::string group = unique("group");
+  ASSERT_TRUE(create_topics({{topic, 2}}));
+  const auto all = partitions_of(topic, 2);
+  const TopicPartition p0{topic, 0};
+  GroupBoard board;
+  bool second_may_join = false;
+  int32_t generation_at_commit = -1;
+  int32_t generation_when_rebalanced = -1;
+  int64_t rebalanced_at_ms = -1;
+  int64_t commit_returned_at_ms = -1;
+  std::optional<Status> held_commit;
+  std::optional<Result<std::map<TopicPartition, int64_t>>> committed_after;
+  client("first", [&](Env& env) {
+    GroupMember member(env, member_config(group));
+    ASSERT_TRUE(member.valid());
+    ASSERT_TRUE(is_ok(member.subscribe({topic})));
+    ASSERT_TRUE(member.poll_until([&] { return member.assignment() == all; }));
+    generation_at_commit = member.generation();
+    // About ten seconds of retriable errors: the commit keeps retrying while the second member joins.
+    world().faults()->inject_errors("OffsetCommit", ErrorCode::kCoordinatorLoadInProgress, 100);
+    env.scheduler->spawn("held-commit", [&] {
+      held_commit = member.consumer().commit({{p0, 7}}, kCommitTimeoutMs);
+      commit_returned_at_ms = env.clock->now_ms();
+    });
+    second_may_join = true;
+    ASSERT_TRUE(poll_until_settled(member, "first", board, {"first", "second"}, all, 1));
+    rebalanced_at_ms = env.clock->now_ms();
+    generation_when_rebalanced = member.generation();
+    ASSERT_TRUE(member.poll_until([&] { return held_commit.has_value(); }, kCommitTimeoutMs + 10000));
+    committed_after = member.consumer().committed({p0}, kCommitTimeoutMs);
+    EXPECT_TRUE(is_ok(member.close()));
+  });
+  client("second", [&](Env& env) {
+    ASSERT_TRUE(wait_until(
+        env, [&] { return second_may_join; }, kGroupSettleMs));
+    GroupMember member(env, member_config(group));
+    ASSERT_TRUE(member.valid());
+    ASSERT_TRUE(is_ok(member.subscribe({topic})));
+    ASSERT_TRUE(poll_until_settled(member, "second", board, {"first", "second"}, all, 1));
+    EXPECT_TRUE(member.poll_until([&] { return committed_after.has_value(); }, kCommitTimeoutMs + 20000));
+    EXPECT_TRUE(is_ok(member.close()));
+  });
+  ASSERT_TRUE(run_clients());
+  // The case only means something if the group moved on while the commit was still retrying.
+  ASSERT_GT(generation_when_rebalanced, generation_at_commit);
+  ASSERT_GE(commit_returned_at_ms, rebalanced_at_ms)
+      << "the commit finished before the rebalance: retune the errors";
+  ASSERT_TRUE(held_commit.has_value());
+  EXPECT_TRUE(has_code_in(*held_commit, {ErrorCode::kIllegalGeneration, ErrorCode::kUnknownMemberId,
+                                         ErrorCode::kRebalanceInProgress}))
+      << "a commit made in generation " << generation_at_commit << " was stored in generation "
+      << generation_when_rebalanced;
+  ASSERT_TRUE(committed_after.has_value());
+  ASSERT_TRUE(is_ok(*committed_after));
+  EXPECT_EQ(committed_after->value().count(p0), 0U) << "the rejected commit was stored";
+}
+
 // --- crashes (simulator-only: need SimFaults::kill_client)
 
 TEST_P(Conformance, CrashedMemberIsEvictedOnlyAfterTheSessionTimeout) {

@@ -165,6 +165,18 @@ TEST(UncleanLeaderElectionScenario, APositionResetBelowWhatWasDeliveredRestartsT
   }
 }
 
+// Regression (found by the long swarm, issue #16's note): an at-least-once worker's interval commit took its
+// offsets snapshot (count-events-1@88) and then waited out a coordinator it could not reach. Meanwhile the
+// coordinator removed the member (session timeout) and it rejoined as a new member that no longer owned
+// partition 1; the commit, retried under the *new* member id and generation, was accepted and moved the
+// group's committed offset back from 259 to 88 (liveness failed: the input was never committed to its end). A
+// commit now keeps the membership it was called in on every retry, and the coordinator rejects it
+// (conformance case ACommitRetriedAcrossARebalanceIsRejectedNotStoredUnderTheNewGeneration).
+TEST(AtLeastOnceScenario, ACommitHeldAcrossARejoinDoesNotMoveTheCommittedOffsetBack) {
+  const RunResult r = run("swarm-at-least-once", 100885);
+  EXPECT_TRUE(r.passed) << describe(r);
+}
+
 TEST(AtLeastOnceScenario, DuplicatesAreReportedAsAllowed) {
   bool allowed = false;
   for (uint64_t seed = 1; seed <= 5 && !allowed; ++seed) {
