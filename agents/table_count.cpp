@@ -1,7 +1,52 @@
 // "tablecount": the exactly-once table example — a running count per key kept in a changelogged table.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
 #include "agents/examples.h"
 
 namespace mephisto::examples {
+namespace {
+
+std::optional<int64_t> parse_count(std::string_view text) {
+  int64_t value = 0;
+  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (err != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// tablecount's scenario support: unique event ids "v<i>" under keys "k<j>" (uniform, or a few hot keys), one
+// result "<event id> <count>" per event, and a table whose changelog holds each key's number of events.
+ScenarioSupport table_count_scenario(const std::string& prefix) {
+  ScenarioSupport support;
+  support.input_topic = prefix + std::string(kCountEventsTopic);
+  support.output_topic = prefix + std::string(kCountResultsTopic);
+  support.record = [](int64_t index, const WorkloadShape& shape, uint64_t record_seed) {
+    // The record seed's top 53 bits as a uniform number in [0, 1); a power above 1 crowds the keys near k0.
+    const double u = static_cast<double>(record_seed >> 11) * 0x1p-53;
+    const double exponent = shape.hot_keys ? 1.0 + 2.0 * shape.skew : 1.0;
+    const int key = std::min(shape.keys - 1, static_cast<int>(shape.keys * std::pow(u, exponent)));
+    return WorkloadRecord{"k" + std::to_string(key), "v" + std::to_string(index)};
+  };
+  support.input_of_result = [](std::string_view result) -> std::optional<std::string> {
+    return std::string(result.substr(0, result.find(' ')));
+  };
+  support.table = "counts";
+  support.fold = [](const WorkloadRecord& event, std::map<std::string, std::string>& counts) {
+    if (!event.key) return;
+    std::string& count = counts[*event.key];
+    count = std::to_string(parse_count(count).value_or(0) + 1);
+  };
+  support.compare = [](std::string_view actual, std::string_view expected) -> std::optional<int> {
+    const auto a = parse_count(actual);
+    const auto e = parse_count(expected);
+    if (!a || !e) return std::nullopt;
+    return *a < *e ? -1 : *a > *e ? 1 : 0;
+  };
+  return support;
+}
+
+}  // namespace
 
 AppDefinition table_count_app(const std::string& prefix) {
   AppDefinition definition;
@@ -30,6 +75,7 @@ AppDefinition table_count_app(const std::string& prefix) {
       }
     });
   };
+  definition.scenario = table_count_scenario(prefix);
   return definition;
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "runtime/app/engine.h"
+#include "runtime/app/scenario_support.h"
 #include "runtime/app/stream.h"
 #include "runtime/app/table.h"
 #include "runtime/app/topic.h"
@@ -330,6 +331,9 @@ struct AppDefinition {
   std::string description;
   std::function<AppSettings()> default_settings;
   std::function<void(App&)> define;
+  // What `mephisto sim` needs to run failure scenarios on this app (scenario_support.h); nullopt: the app
+  // cannot be simulated, and a scenario naming it is refused with that reason.
+  std::optional<ScenarioSupport> scenario;
 };
 
 }  // namespace mephisto

@@ -1,34 +1,29 @@
 // Checkers: decide each invariant of models/scenario.proto over a run's History (sim/history.h) and the
-// cluster's final logs (the ground truth: every record with its transaction's outcome), for a pipeline app of
-// the kind the scenarios run: a workload producer writes unique values to the input topic; workers consume it
-// in a group and write one result per input to the output topic ("<input value> <anything>"), and fold it
-// into a table whose changelog holds, per key, the number of input events with that key (tablecount's
-// oracle).
+// cluster's final logs (the ground truth: every record with its transaction's outcome), for a pipeline app: a
+// workload producer writes unique values to the app's input topic; workers consume it in a group, write
+// results to the output topic and fold it into a table. What the results and the table must hold comes from
+// the app's model (ScenarioSupport, runtime/app/scenario_support.h): which input a result answers, and the
+// table's fold of the input.
 //
 // Definitions (docs/reference/kafka-semantics.md, Jepsen's Kafka checker):
-//   duplicates       a value at more than one offset of the input; an input with more than one committed
-//   result;
-//                    a table count above the fold. Allowed (kAllowed) when !exactly_once.
-//   lost-writes      an acknowledged input value missing from the final input log; an input below the group's
-//                    committed offset with no committed result; under exactly once, a table count below the
-//                    fold.
-//   aborted-reads    a read_committed poll returned a record whose transaction aborted (or never committed).
-//   inconsistent-offsets  one (partition, offset) seen with two different (key, value)s across polls, acks
-//   and the
-//                    final log.
-//   non-monotonic    within one consumer's positioning of a partition (between kPositioned/kAssigned events)
-//   polled
-//                    offsets not increasing; one producer's acked offsets on a partition not increasing.
-//   poll-skips       within one positioning, two consecutive polls of a partition at o1 < o2 with a record
-//   the
-//                    consumer should have read in between (in the final log, visible to its isolation level).
-//   unseen           an acknowledged input value that no worker's group consumer ever polled (healed runs
-//   only). table-oracle     the changelog's last committed value per key differs from the fold of the final
-//   input log.
-//                    Allowed when !exactly_once: counts above (events counted again) and below (a late
-//                    changelog write from a worker that lost the partition: nothing fences it at least once).
-//   liveness         the run settled (group lag zero, no open transaction on output/changelog) within the
-//   bound.
+//
+// - duplicates: a value at more than one offset of the input; an input with more than one committed result;
+//   a table value above the model's. Allowed (kAllowed) when !exactly_once.
+// - lost-writes: an acknowledged input value missing from the final input log; an input below the group's
+//   committed offset with no committed result; under exactly once, a table value below the model's.
+// - aborted-reads: a read_committed poll returned a record whose transaction aborted (or never committed).
+// - inconsistent-offsets: one (partition, offset) seen with two different (key, value)s across polls, acks
+// and
+//   the final log.
+// - non-monotonic: within one consumer's positioning of a partition (between kPositioned/kAssigned events)
+//   polled offsets not increasing; one producer's acked offsets on a partition not increasing.
+// - poll-skips: within one positioning, two consecutive polls of a partition at o1 < o2 with a record the
+//   consumer should have read in between (in the final log, visible to its isolation level).
+// - unseen: an acknowledged input value that no worker's group consumer ever polled (healed runs only).
+// - table-oracle: the changelog's last committed value per key differs from the model's fold of the final
+//   input log. Allowed when !exactly_once: values above (inputs counted again) and below (a late changelog
+//   write from a worker that lost the partition: nothing fences it at least once).
+// - liveness: the run settled (group lag zero, no open transaction on output/changelog) within the bound.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/app/scenario_support.h"
 #include "sim/history.h"
 #include "sim/scenario/run_result.h"
 
@@ -70,6 +66,9 @@ using TopicLog = std::map<int32_t, std::vector<LogRecord>>;  // partition -> rec
 
 struct CheckInput {
   const History* history = nullptr;
+  // The app's model (its result per input, its table fold); nullptr or unset parts: those checks are skipped
+  // (lost-writes and duplicates then rest on the input and the table alone; table-oracle is not checked).
+  const ScenarioSupport* app = nullptr;
   std::string input_topic;      // written by the workload
   std::string output_topic;     // written by the workers
   std::string changelog_topic;  // "" if the app has no table

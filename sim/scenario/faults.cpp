@@ -58,19 +58,19 @@ const char* trigger_text(ms::Trigger trigger) {
 }
 
 // One fault of kind `kind` drawn for the swarm profile.
-ms::Fault draw_fault(const Scenario& s, ms::FaultKind kind, Random& rng) {
+ms::Fault draw_fault(const Scenario& s, const ScenarioSupport& app, ms::FaultKind kind, Random& rng) {
   const ms::Swarm& sw = s.swarm();
   const int64_t at_ms = rng.between(0, std::max<int64_t>(0, s.phases().chaos_ms() - 1000));
   const int64_t duration_ms = rng.between(sw.min_duration_ms(), sw.max_duration_ms());
   const auto target = static_cast<int32_t>(rng.below(1 << 16));
   const auto broker_mask = static_cast<int32_t>(rng.below(1 << 9));
-  return make_fault(s, kind, at_ms, duration_ms, target, broker_mask);
+  return make_fault(s, app, kind, at_ms, duration_ms, target, broker_mask);
 }
 
 }  // namespace
 
-Fault make_fault(const Scenario& s, ms::FaultKind kind, int64_t at_ms, int64_t duration_ms, int32_t target,
-                 int32_t broker_mask) {
+Fault make_fault(const Scenario& s, const ScenarioSupport& app, ms::FaultKind kind, int64_t at_ms,
+                 int64_t duration_ms, int32_t target, int32_t broker_mask) {
   ms::Fault f;
   f.set_at_ms(std::clamp<int64_t>(at_ms, 0, s.phases().chaos_ms() - 1));
   f.set_duration_ms(std::max<int64_t>(1, duration_ms));
@@ -124,7 +124,7 @@ Fault make_fault(const Scenario& s, ms::FaultKind kind, int64_t at_ms, int64_t d
       const bool input = (broker_mask & 1) == 0;
       const int32_t partitions = input ? s.cluster().input_partitions() : s.cluster().output_partitions();
       f.mutable_crash_broker()->set_leader_of(
-          fmt::format("{}/{}", input ? "count-events" : "count-results", target % partitions));
+          fmt::format("{}/{}", input ? app.input_topic : app.output_topic, target % partitions));
       break;
     }
     default:
@@ -134,7 +134,7 @@ Fault make_fault(const Scenario& s, ms::FaultKind kind, int64_t at_ms, int64_t d
   return f;
 }
 
-std::vector<Fault> fault_plan(const Scenario& s, uint64_t seed) {
+std::vector<Fault> fault_plan(const Scenario& s, const ScenarioSupport& app, uint64_t seed) {
   std::vector<Fault> plan(s.fault().begin(), s.fault().end());
   if (s.has_swarm()) {
     // Its own stream, so the plan is a function of the seed alone (not of anything the run does).
@@ -173,7 +173,7 @@ std::vector<Fault> fault_plan(const Scenario& s, uint64_t seed) {
         }
         pick -= weight;
       }
-      plan.push_back(draw_fault(s, static_cast<ms::FaultKind>(kind), rng));
+      plan.push_back(draw_fault(s, app, static_cast<ms::FaultKind>(kind), rng));
     }
   }
   std::stable_sort(plan.begin(), plan.end(),

@@ -8,7 +8,6 @@
 #include <utility>
 #include <vector>
 
-#include "agents/examples.h"
 #include "runtime/app/settings.h"
 
 namespace mephisto::sim::scenario {
@@ -116,7 +115,8 @@ void apply_defaults(ms::Scenario& s, const std::string& origin) {
 // Checks every value against its documented range (models/scenario.proto). Returns the first problem.
 class Validator {
  public:
-  Validator(const ms::Scenario& s, const Locator& at) : s_(s), at_(at) {}
+  Validator(const ms::Scenario& s, const Locator& at, const std::vector<AppDefinition>& apps)
+      : s_(s), at_(at), apps_(apps) {}
 
   [[nodiscard]] Status run() {
     cluster();
@@ -161,15 +161,17 @@ class Validator {
 
   void app() {
     const ms::AppSpec& a = s_.app();
-    if (a.name() != kTableCountApp) {
-      fail({{"app"}, {"name"}}, "app.name is '" + a.name() + "'; expected \"" + std::string(kTableCountApp) +
-                                    "\" (the example app the checkers have an oracle for)");
+    auto found = find_scenario_app(apps_, a.name());
+    if (!found.ok()) {
+      fail({{"app"}, {"name"}}, found.error().message);
+      return;
     }
+    app_ = *found;
     range({{"app"}, {"workers"}}, "app.workers", a.workers(), 1, 8);
     // The settings must be ones `mephisto worker --set` accepts, with valid values. Sorted for a stable
     // message.
     std::map<std::string, std::string> sorted(a.settings().begin(), a.settings().end());
-    AppSettings settings = examples::table_count_app().default_settings();
+    AppSettings settings = app_->default_settings();
     for (const auto& [name, value] : sorted) {
       if (name == "id" || name == "worker_id" || name == "broker") {
         fail({{"app"}, {"settings"}}, "app.settings: '" + name + "' is set by the simulator; leave it out");
@@ -180,8 +182,7 @@ class Validator {
         return;
       }
     }
-    if (Status valid = validate(scenario_settings(s_, examples::table_count_app().default_settings()));
-        !valid.ok()) {
+    if (Status valid = validate(scenario_settings(s_, app_->default_settings())); !valid.ok()) {
       fail({{"app"}, {"settings"}},
            "app.settings (with the simulator's timeouts: 10 s session, 30 s "
            "max.poll.interval unless set here): " +
@@ -229,13 +230,14 @@ class Validator {
         } catch (const std::exception&) {
           partition = -1;
         }
-        const int32_t partitions = topic == "count-events"    ? s_.cluster().input_partitions()
-                                   : topic == "count-results" ? s_.cluster().output_partitions()
-                                                              : 0;
+        if (app_ == nullptr) break;  // the app is unknown: already reported
+        const ScenarioSupport& support = *app_->scenario;
+        const int32_t partitions = topic == support.input_topic    ? s_.cluster().input_partitions()
+                                   : topic == support.output_topic ? s_.cluster().output_partitions()
+                                                                   : 0;
         if (partitions == 0 || partition < 0 || partition >= partitions) {
-          fail(path, "leader_of is \"" + tp +
-                         "\"; expected \"count-events/P\" or \"count-results/P\" with P below the topic's "
-                         "partition count");
+          fail(path, "leader_of is \"" + tp + "\"; expected \"" + support.input_topic + "/P\" or \"" +
+                         support.output_topic + "/P\" with P below the topic's partition count");
         }
         break;
       }
@@ -338,12 +340,32 @@ class Validator {
 
   const ms::Scenario& s_;
   const Locator& at_;
+  const std::vector<AppDefinition>& apps_;
+  const AppDefinition* app_ = nullptr;  // the scenario's app, once app() found it
   std::string problem_;
 };
 
 }  // namespace
 
-Result<Scenario> parse_scenario(std::string_view text, const std::string& origin) {
+Result<const AppDefinition*> find_scenario_app(const std::vector<AppDefinition>& apps,
+                                               const std::string& name) {
+  std::string known;
+  for (const AppDefinition& app : apps) {
+    if (app.name == name) {
+      if (app.scenario && app.scenario->record) return &app;
+      return invalid("app '" + name +
+                     "' cannot be simulated: its AppDefinition has no scenario support (set "
+                     "AppDefinition::scenario: the workload's input and output topics, its record generator "
+                     "and the app's model; runtime/app/scenario_support.h)");
+    }
+    if (app.scenario && app.scenario->record) known += (known.empty() ? "" : ", ") + app.name;
+  }
+  return invalid("app.name is '" + name + "', which this binary does not have; apps it can simulate: " +
+                 (known.empty() ? std::string("none") : known) + " (the `apps` command lists every app)");
+}
+
+Result<Scenario> parse_scenario(std::string_view text, const std::string& origin,
+                                const std::vector<AppDefinition>& apps) {
   Scenario scenario;
   pb::TextFormat::Parser parser;
   FirstError errors;
@@ -356,17 +378,17 @@ Result<Scenario> parse_scenario(std::string_view text, const std::string& origin
   }
   apply_defaults(scenario, origin);
   const Locator locator(origin, &tree);
-  if (Status valid = Validator(scenario, locator).run(); !valid.ok()) return valid.error();
+  if (Status valid = Validator(scenario, locator, apps).run(); !valid.ok()) return valid.error();
   return scenario;
 }
 
-Result<Scenario> load_scenario_file(const std::string& path) {
+Result<Scenario> load_scenario_file(const std::string& path, const std::vector<AppDefinition>& apps) {
   std::ifstream in(path);
   if (!in)
     return invalid(path + ": cannot read the scenario file (does it exist? scenarios/ has the shipped ones)");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_scenario(text.str(), path);
+  return parse_scenario(text.str(), path, apps);
 }
 
 std::vector<std::pair<std::string, std::string>> recorded_scenario_settings(const Scenario& scenario) {

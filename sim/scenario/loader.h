@@ -6,8 +6,10 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "models/scenario.pb.h"
+#include "runtime/app/app.h"
 #include "runtime/app/settings.h"
 #include "runtime/seam/result.h"
 
@@ -15,14 +17,19 @@ namespace mephisto::sim::scenario {
 
 using mephisto::scenario::Scenario;
 
-// The apps the checkers have an oracle for (the scenario's app.name must be one of them).
-inline constexpr std::string_view kTableCountApp = "tablecount";
+// The app named `name` among `apps` (the binary's apps), if it can be simulated (AppDefinition::scenario is
+// set). Errors (kInvalidArg): an unknown name (the message lists the apps that can be simulated), or an app
+// without scenario support (the message says what to add).
+[[nodiscard]] Result<const AppDefinition*> find_scenario_app(const std::vector<AppDefinition>& apps,
+                                                             const std::string& name);
 
-// Parses `text` (file name `origin` for messages) and validates it. Errors: kInvalidArg "origin:LINE:COL:
-// ...".
-[[nodiscard]] Result<Scenario> parse_scenario(std::string_view text, const std::string& origin);
-// Reads and parses a file. Errors: kNotFound-like kInvalidArg if unreadable, else as parse_scenario.
-[[nodiscard]] Result<Scenario> load_scenario_file(const std::string& path);
+// Parses `text` (file name `origin` for messages) and validates it; app.name must be one of `apps` that can
+// be simulated (find_scenario_app). Errors: kInvalidArg "origin:LINE:COL: ...".
+[[nodiscard]] Result<Scenario> parse_scenario(std::string_view text, const std::string& origin,
+                                              const std::vector<AppDefinition>& apps);
+// Reads and parses a file. Errors: kInvalidArg if unreadable, else as parse_scenario.
+[[nodiscard]] Result<Scenario> load_scenario_file(const std::string& path,
+                                                  const std::vector<AppDefinition>& apps);
 // The settings a scenario's workers run with: `base` (the app's defaults) with the simulator's short timeouts
 // (10 s session, 1 s heartbeat and commit interval, 30 s max.poll.interval: virtual time stays short), the
 // scenario's topic layout, then the scenario's own app.settings. The loader validates the result

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -10,7 +11,6 @@
 #include <set>
 #include <utility>
 
-#include "agents/examples.h"
 #include "runtime/app/settings.h"
 #include "runtime/seam/random.h"
 #include "sim/app/app_harness.h"
@@ -28,16 +28,14 @@ namespace {
 
 namespace ms = mephisto::scenario;
 
-const std::string kInput = "count-events";
-const std::string kOutput = "count-results";
-const std::string kChangelogSuffix = "-counts-changelog";
+// The workload's shape for the app's record generator.
+WorkloadShape shape_of(const ms::Workload& w) {
+  return {w.events(), w.keys(), w.key_distribution() == ms::HOT, w.skew()};
+}
 
-std::string key_of(const ms::Workload& w, uint64_t seed, int64_t i) {
-  const double u =
-      static_cast<double>(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(i))) >> 11) * 0x1p-53;
-  const double exponent = w.key_distribution() == ms::HOT ? 1.0 + 2.0 * w.skew() : 1.0;
-  const int k = std::min(w.keys() - 1, static_cast<int>(w.keys() * std::pow(u, exponent)));
-  return "k" + std::to_string(k);
+// The seed of the workload's index-th record: a function of the run's seed and the index alone.
+uint64_t record_seed(uint64_t seed, int64_t index) {
+  return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(index)));
 }
 
 // Writes the trace of a run: the fault plan, the event log (as kept), the history and the workers' logs.
@@ -106,9 +104,10 @@ struct Workload {
   bool done = false;  // every send has its delivery report
 };
 
-void start_workload(AppHarness& h, const Scenario& s, uint64_t seed, int64_t t0, Workload& workload) {
+void start_workload(AppHarness& h, const Scenario& s, const ScenarioSupport& app, uint64_t seed, int64_t t0,
+                    Workload& workload) {
   Executor& ex = h.executor();
-  workload.process = ex.add_process("workload", [&h, &s, seed, t0, &workload](ProcessContext& context) {
+  workload.process = ex.add_process("workload", [&h, &s, &app, seed, t0, &workload](ProcessContext& context) {
     auto broker = make_sim_broker_client(h.kafka(), context);
     ProducerConfig config;
     config.client_id = "workload";
@@ -120,14 +119,16 @@ void start_workload(AppHarness& h, const Scenario& s, uint64_t seed, int64_t t0,
       return;
     }
     const ms::Workload& w = s.workload();
+    const WorkloadShape shape = shape_of(w);
     const double interval_ms = 1000.0 / w.rate_per_s();
     for (int64_t i = 0; i < w.events(); ++i) {
       const int64_t due = t0 + w.start_ms() + static_cast<int64_t>(static_cast<double>(i) * interval_ms);
       if (due > context.clock().now_ms()) (void)context.scheduler().park_until(due);
+      WorkloadRecord generated = app.record(i, shape, record_seed(seed, i));
       ProducerRecord record;
-      record.topic = kInput;
-      record.key = key_of(w, seed, i);
-      record.value = "v" + std::to_string(i);
+      record.topic = app.input_topic;
+      record.key = std::move(generated.key);
+      record.value = std::move(generated.value);
       Status sent =
           (*producer)->send(std::move(record), [&workload](const Result<RecordMetadata>& delivered) {
             ++(delivered.ok() ? workload.acked : workload.failed);
@@ -150,12 +151,17 @@ std::string reproduce_line(const std::string& scenario_file, uint64_t seed, Plan
 }
 
 RunResult run_scenario(const Scenario& s, const RunOptions& options) {
+  assert(options.app != nullptr && options.app->scenario && options.app->name == s.app().name());
+  const AppDefinition& app = *options.app;
+  const ScenarioSupport& support = *app.scenario;
+  const std::string& input_topic = support.input_topic;
+  const std::string& output_topic = support.output_topic;
   RunResult result;
   result.scenario = s.name();
   result.seed = options.seed;
   result.planted = options.planted == PlantedBug::kNone ? "" : std::string(planted_bug_name(options.planted));
   result.reproduce = reproduce_line(options.scenario_file, options.seed, options.planted);
-  const std::vector<Fault> plan = fault_plan(s, options.seed);
+  const std::vector<Fault> plan = fault_plan(s, support, options.seed);
   for (const Fault& f : plan) result.fault_plan.push_back(fault_text(f));
 
   // Declared before the harness: world events the harness's executor still holds refer to them.
@@ -189,7 +195,7 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
         trace::TraceWriterOptions record;
         record.dir = options.record_dir;
         record.writer_name = "sim-worker-" + std::to_string(worker);
-        record.app_name = examples::table_count_app().name;
+        record.app_name = app.name;
         record.source = "sim";
         for (const auto& [name, value] : recorded_scenario_settings(s)) record.settings[name] = value;
         auto opened = trace::TraceWriter::open(std::move(record), &record_clock);
@@ -204,14 +210,13 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
   h.kafka().set_history(&history);
 
   const int16_t rf = static_cast<int16_t>(s.cluster().replication_factor());
-  const AppDefinition app = examples::table_count_app();
   const std::string group = app.default_settings().id;
-  const std::string changelog = group + kChangelogSuffix;
+  const std::string changelog = support.table.empty() ? "" : group + "-" + support.table + "-changelog";
   const AppSettings effective = scenario_settings(s, app.default_settings());
   const bool exactly_once = effective.processing_guarantee == ProcessingGuarantee::kExactlyOnce;
 
-  if (!h.create_topic({kInput, s.cluster().input_partitions(), rf, {}}).ok() ||
-      !h.create_topic({kOutput, s.cluster().output_partitions(), rf, {}}).ok()) {
+  if (!h.create_topic({input_topic, s.cluster().input_partitions(), rf, {}}).ok() ||
+      !h.create_topic({output_topic, s.cluster().output_partitions(), rf, {}}).ok()) {
     // Cannot happen with a valid scenario on a healthy fresh cluster; reported as a failed liveness verdict.
     result.verdicts.push_back({mephisto::scenario::LIVENESS,
                                VerdictStatus::kUndecided,
@@ -234,7 +239,7 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
     }
   });
   for (const Fault& f : plan) driver->schedule(f);
-  start_workload(h, s, options.seed, t0, workload);
+  start_workload(h, s, support, options.seed, t0, workload);
 
   const int64_t chaos_end = t0 + s.phases().chaos_ms();
   h.run_for(chaos_end - h.now_ms());
@@ -253,31 +258,33 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
       why = "the workload producer still has records without delivery reports";
       continue;
     }
-    const auto committed = h.committed(group, kInput);
-    const auto ends = nonempty(h.end_offsets(kInput));
-    const bool open_output = !no_open_transaction(h, kOutput, s.cluster().output_partitions());
-    const bool open_changelog = !no_open_transaction(h, changelog, s.cluster().input_partitions());
+    const auto committed = h.committed(group, input_topic);
+    const auto ends = nonempty(h.end_offsets(input_topic));
+    const bool open_output = !no_open_transaction(h, output_topic, s.cluster().output_partitions());
+    const bool open_changelog =
+        !changelog.empty() && !no_open_transaction(h, changelog, s.cluster().input_partitions());
     settled = committed == ends && !open_output && !open_changelog;
     if (settled) break;
     why = "group committed " + describe(committed) + ", input ends " + describe(ends) +
-          (open_output ? ", a transaction open on " + kOutput : "") +
+          (open_output ? ", a transaction open on " + output_topic : "") +
           (open_changelog ? ", a transaction open on " + changelog : "");
   }
   const int64_t settled_at = settled ? h.now_ms() : -1;
 
   CheckInput input;
   input.history = &history;
-  input.input_topic = kInput;
-  input.output_topic = kOutput;
+  input.input_topic = input_topic;
+  input.output_topic = output_topic;
+  input.app = &support;
   input.changelog_topic = changelog;
   input.group = group;
   input.exactly_once = exactly_once;
-  input.input_log = read_final_log(h.kafka().cluster(), kInput);
-  input.output_log = read_final_log(h.kafka().cluster(), kOutput);
-  input.changelog_log = read_final_log(h.kafka().cluster(), changelog);
+  input.input_log = read_final_log(h.kafka().cluster(), input_topic);
+  input.output_log = read_final_log(h.kafka().cluster(), output_topic);
+  if (!changelog.empty()) input.changelog_log = read_final_log(h.kafka().cluster(), changelog);
   for (int w = 0; w < h.worker_count(); ++w) input.worker_processes.insert(h.worker_process(w));
   input.workload_process = workload.process;
-  input.committed = h.committed(group, kInput);
+  input.committed = h.committed(group, input_topic);
   input.healed = true;
   input.settled = settled;
   input.settled_after_ms = settled ? settled_at - healed_at : -1;
@@ -304,7 +311,7 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
     std::map<ProcessId, std::string> lanes;
     for (int w = 0; w < h.worker_count(); ++w) lanes[h.worker_process(w)] = "worker-" + std::to_string(w);
     HistoryTimeline timeline =
-        timeline_from_history(history, group, kInput, lanes, h.now_ms(), 200, driver->crashes());
+        timeline_from_history(history, group, input_topic, lanes, h.now_ms(), 200, driver->crashes());
     for (OwnershipSpan& span : timeline.ownership) {
       span.from_ms -= t0;
       span.to_ms -= t0;

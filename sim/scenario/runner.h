@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "models/scenario.pb.h"
+#include "runtime/app/app.h"
 #include "runtime/seam/planted.h"
 #include "sim/scenario/run_result.h"
 
@@ -25,6 +26,9 @@ using mephisto::scenario::Fault;
 using mephisto::scenario::Scenario;
 
 struct RunOptions {
+  // The scenario's app (find_scenario_app over the binary's apps): its definition runs in every worker, its
+  // ScenarioSupport supplies the workload and the model. Required; must be the app the scenario names.
+  const AppDefinition* app = nullptr;
   uint64_t seed = 1;
   PlantedBug planted = PlantedBug::kNone;
   // The file the scenario came from, for the reproduction line ("" : "<scenario>").
@@ -46,13 +50,16 @@ struct RunOptions {
 
 // The faults a seed runs: the scenario's timed faults, or those the swarm profile draws for the seed (a
 // deterministic function of the seed), sorted by start time.
-[[nodiscard]] std::vector<Fault> fault_plan(const Scenario& scenario, uint64_t seed);
+[[nodiscard]] std::vector<Fault> fault_plan(const Scenario& scenario, const ScenarioSupport& app,
+                                            uint64_t seed);
 // A fault of `kind` for the scenario, its targets chosen by two numbers (for generators: the swarm's draws
 // and the property tests' shrinkable values): `target` picks the worker (target % workers), broker, partition
-// or coordinator; `broker_mask` the brokers a worker's links to are cut or clogged (bit b-1 for broker b; 0:
-// the group's coordinator). at_ms is clamped into the chaos phase, duration_ms to at least 1.
-[[nodiscard]] Fault make_fault(const Scenario& scenario, mephisto::scenario::FaultKind kind, int64_t at_ms,
-                               int64_t duration_ms, int32_t target, int32_t broker_mask);
+// (of the app's input or output topic) or coordinator; `broker_mask` the brokers a worker's links to are cut
+// or clogged (bit b-1 for broker b; 0: the group's coordinator). at_ms is clamped into the chaos phase,
+// duration_ms to at least 1.
+[[nodiscard]] Fault make_fault(const Scenario& scenario, const ScenarioSupport& app,
+                               mephisto::scenario::FaultKind kind, int64_t at_ms, int64_t duration_ms,
+                               int32_t target, int32_t broker_mask);
 // One line: "crash-worker(w0, wipe)@12000+5000", "crash-broker(leader of count-events/0)@3000+8000".
 [[nodiscard]] std::string fault_text(const Fault& fault);
 // The reproduction line for a run.

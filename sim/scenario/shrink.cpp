@@ -33,7 +33,7 @@ class Shrinker {
 
   ShrinkResult run() {
     ShrinkResult result;
-    std::vector<Fault> plan = fault_plan(base_, options_.seed);
+    std::vector<Fault> plan = fault_plan(base_, *options_.app->scenario, options_.seed);
     RunOptions first = options_;
     first.timeline = true;
     result.failing = run_scenario(with_plan(base_, plan), first);

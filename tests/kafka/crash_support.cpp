@@ -12,7 +12,7 @@
 
 namespace mephisto::kafka_test {
 
-namespace rdt = mephisto::rd_test;
+namespace rdt = mephisto::rd_raw;
 
 void OnClientError(rd_kafka_t*, int error, const char* reason, void*) {
   std::cerr << "driver: librdkafka " << rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(error)) << ": "
@@ -114,8 +114,8 @@ std::vector<Record> ReadAll(const std::string& bootstrap, const std::string& top
   std::vector<Record> records;
   ReadToEnd(
       bootstrap, topic, partitions, isolation, group, timeout_ms, [&](const rd_kafka_message_t& message) {
-        records.push_back({message.partition, message.offset, rd_test::Text(message.key, message.key_len),
-                           rd_test::Text(message.payload, message.len), message.payload == nullptr});
+        records.push_back({message.partition, message.offset, rd_raw::Text(message.key, message.key_len),
+                           rd_raw::Text(message.payload, message.len), message.payload == nullptr});
       });
   return records;
 }

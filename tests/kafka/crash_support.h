@@ -1,7 +1,7 @@
 // The broker side shared by the SIGKILL drivers (eos_crash_test.cpp, table_count_crash_test.cpp): their
 // event producer, their non-joining consumers, a group's committed offsets, a topic's end offsets, and
-// reading a topic to its end. Raw librdkafka on top of rd_test_support.h, so that a fault in Mephisto's
-// binding cannot hide in the checking. Every helper throws std::runtime_error, naming what failed.
+// reading a topic to its end. Raw librdkafka on top of tools/rdkafka_raw/rd_raw.h, so that a fault in
+// Mephisto's binding cannot hide in the checking. Every helper throws std::runtime_error, naming what failed.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "runtime/kafka/rd_handles.h"
-#include "tests/kafka/rd_test_support.h"
+#include "tools/rdkafka_raw/rd_raw.h"
 
 namespace mephisto::kafka_test {
 
@@ -23,11 +23,11 @@ void OnClientError(rd_kafka_t* rk, int error, const char* reason, void* opaque);
 
 // An idempotent producer (each partition stays in send order under retries) whose delivery reports go to
 // `count`, which must outlive the producer.
-rd::HandlePtr MakeDriverProducer(const std::string& bootstrap, rd_test::DeliveryCount& count);
+rd::HandlePtr MakeDriverProducer(const std::string& bootstrap, rd_raw::DeliveryCount& count);
 
 // A consumer that never joins its group: it reads by assign() or fetches a group's committed offsets.
-rd_test::ConsumerPtr MakeDriverConsumer(const std::string& bootstrap, const std::string& group,
-                                        const std::string& isolation);
+rd_raw::ConsumerPtr MakeDriverConsumer(const std::string& bootstrap, const std::string& group,
+                                       const std::string& isolation);
 
 // The group's committed offsets for partitions 0..partitions-1 of `topic`; -1 where none is committed. The
 // consumer must be read_uncommitted: read_committed asks for stable offsets only, and the broker then answers

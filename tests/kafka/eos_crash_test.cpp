@@ -44,8 +44,8 @@
 #include "runtime/kafka/rd_handles.h"
 #include "tests/kafka/cli_args.h"
 #include "tests/kafka/crash_support.h"
-#include "tests/kafka/rd_test_support.h"
 #include "tests/kafka/worker_process.h"
+#include "tools/rdkafka_raw/rd_raw.h"
 
 namespace {
 
@@ -59,7 +59,7 @@ constexpr int64_t kFinishTimeoutMs = 150'000;
 constexpr int64_t kExitTimeoutMs = 30'000;
 
 namespace rd = mephisto::rd;
-namespace rdt = mephisto::rd_test;
+namespace rdt = mephisto::rd_raw;
 using namespace mephisto::kafka_test;
 
 [[noreturn]] void Fail(const std::string& what) {

@@ -20,12 +20,12 @@
 #include <vector>
 
 #include "runtime/kafka/rd_handles.h"
-#include "tests/kafka/rd_test_support.h"
+#include "tools/rdkafka_raw/rd_raw.h"
 
 namespace {
 
 namespace rd = mephisto::rd;
-namespace rdt = mephisto::rd_test;
+namespace rdt = mephisto::rd_raw;
 
 // Every wait is bounded by this, so a broken broker fails the test instead of hanging it.
 constexpr int kTimeoutMs = 30'000;

@@ -54,8 +54,8 @@
 #include "runtime/kafka/rd_handles.h"
 #include "tests/kafka/cli_args.h"
 #include "tests/kafka/crash_support.h"
-#include "tests/kafka/rd_test_support.h"
 #include "tests/kafka/worker_process.h"
+#include "tools/rdkafka_raw/rd_raw.h"
 
 namespace {
 
@@ -75,7 +75,7 @@ constexpr const char* kEventsTopic = "count-events";
 constexpr const char* kResultsTopic = "count-results";
 
 namespace rd = mephisto::rd;
-namespace rdt = mephisto::rd_test;
+namespace rdt = mephisto::rd_raw;
 namespace fs = std::filesystem;
 using namespace mephisto::kafka_test;
 

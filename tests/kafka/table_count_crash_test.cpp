@@ -49,8 +49,8 @@
 #include "runtime/kafka/rd_handles.h"
 #include "tests/kafka/cli_args.h"
 #include "tests/kafka/crash_support.h"
-#include "tests/kafka/rd_test_support.h"
 #include "tests/kafka/worker_process.h"
+#include "tools/rdkafka_raw/rd_raw.h"
 
 namespace {
 
@@ -67,7 +67,7 @@ constexpr int kPartitions = 4;
 constexpr int kSlots = 2;
 
 namespace rd = mephisto::rd;
-namespace rdt = mephisto::rd_test;
+namespace rdt = mephisto::rd_raw;
 using namespace mephisto::kafka_test;
 
 [[noreturn]] void Fail(const std::string& what) {

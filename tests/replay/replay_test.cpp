@@ -19,6 +19,7 @@
 #include "sim/replay/replayer.h"
 #include "sim/scenario/loader.h"
 #include "sim/scenario/runner.h"
+#include "tests/support/example_apps.h"
 
 namespace mephisto::replay {
 namespace {
@@ -50,9 +51,10 @@ class Replay : public ::testing::Test {
 
   // Runs a shipped scenario's seed with recording on; returns its run hash.
   uint64_t record(const std::string& name, uint64_t seed, const fs::path& into) {
-    auto scenario = sim::scenario::load_scenario_file(scenario_path(name));
+    auto scenario = sim::scenario::load_scenario_file(scenario_path(name), test::example_apps());
     EXPECT_TRUE(scenario.ok()) << scenario.error().message;
     sim::scenario::RunOptions options;
+    options.app = test::scenario_app(*scenario);
     options.seed = seed;
     options.timeline = false;
     options.record_dir = into.string();
@@ -94,9 +96,10 @@ AppDefinition changed_table_count(const std::string& changed_key) {
 TEST_F(Replay, SimulatorRecordingReplaysIdenticallyAndRecordingDoesNotChangeTheRun) {
   // flagship: swarm faults (crashes, pauses, partitions) under exactly-once, two workers and restarts.
   const uint64_t recorded_hash = record("flagship", 3, dir_);
-  auto scenario = sim::scenario::load_scenario_file(scenario_path("flagship"));
+  auto scenario = sim::scenario::load_scenario_file(scenario_path("flagship"), test::example_apps());
   ASSERT_TRUE(scenario.ok());
   sim::scenario::RunOptions plain;
+  plain.app = test::scenario_app(*scenario);
   plain.seed = 3;
   plain.timeline = false;
   EXPECT_EQ(sim::scenario::run_scenario(*scenario, plain).run_hash, recorded_hash)

@@ -1,6 +1,7 @@
 // The scenario loader (sim/scenario/loader.h): every shipped scenario loads; a bad file gets an error naming
 // FILE:LINE:COLUMN and what was expected; defaults are filled; the text form round-trips.
 #include "sim/scenario/loader.h"
+#include "tests/support/example_apps.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,7 +14,7 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string error_of(const std::string& text) {
-  Result<Scenario> parsed = parse_scenario(text, "bad.textproto");
+  Result<Scenario> parsed = parse_scenario(text, "bad.textproto", test::example_apps());
   return parsed.ok() ? "(parsed)" : parsed.error().message;
 }
 
@@ -22,7 +23,7 @@ TEST(ScenarioLoader, EveryShippedScenarioLoads) {
   for (const auto& entry :
        std::filesystem::directory_iterator(std::string(MEPHISTO_SOURCE_DIR) + "/scenarios")) {
     if (entry.path().extension() != ".textproto") continue;
-    Result<Scenario> s = load_scenario_file(entry.path().string());
+    Result<Scenario> s = load_scenario_file(entry.path().string(), test::example_apps());
     ASSERT_TRUE(s.ok()) << s.error().message;
     EXPECT_FALSE(s->description().empty()) << entry.path() << " has no description";
     ++loaded;
@@ -31,7 +32,8 @@ TEST(ScenarioLoader, EveryShippedScenarioLoads) {
 }
 
 TEST(ScenarioLoader, FillsDefaults) {
-  Result<Scenario> s = parse_scenario("app { name: \"tablecount\" }", "dir/mine.textproto");
+  Result<Scenario> s =
+      parse_scenario("app { name: \"tablecount\" }", "dir/mine.textproto", test::example_apps());
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->name(), "mine");
   EXPECT_EQ(s->cluster().brokers(), 3);
@@ -69,9 +71,25 @@ TEST(ScenarioLoader, FaultProblemsNameTheFault) {
               HasSubstr("bad.textproto:3:1: a scenario has timed `fault`s or a `swarm` profile, not both"));
 }
 
+TEST(ScenarioLoader, AnAppWithoutScenarioSupportIsRefusedWithWhatToAdd) {
+  AppDefinition plain = examples::table_count_app();
+  plain.name = "plain";
+  plain.scenario.reset();
+  const std::vector<AppDefinition> apps = {plain, examples::table_count_app()};
+  Result<Scenario> parsed = parse_scenario("app { name: \"plain\" }", "mine.textproto", apps);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(
+      parsed.error().message,
+      HasSubstr("mine.textproto:1:7: app 'plain' cannot be simulated: its AppDefinition has no scenario "
+                "support (set AppDefinition::scenario"));
+  EXPECT_TRUE(parse_scenario("app { name: \"tablecount\" }", "mine.textproto", apps).ok());
+}
+
 TEST(ScenarioLoader, AppAndSettingsAreChecked) {
-  EXPECT_THAT(error_of("app { name: \"wordcount\" }"),
-              HasSubstr("app.name is 'wordcount'; expected \"tablecount\""));
+  EXPECT_THAT(
+      error_of("app { name: \"fraudwatch\" }"),
+      HasSubstr("bad.textproto:1:7: app.name is 'fraudwatch', which this binary does not have; apps it "
+                "can simulate: tablecount"));
   EXPECT_THAT(
       error_of("app { name: \"tablecount\" settings { key: \"processing_guarantee\" value: \"twice\" } }"),
       HasSubstr("app.settings: "));
@@ -80,16 +98,16 @@ TEST(ScenarioLoader, AppAndSettingsAreChecked) {
 }
 
 TEST(ScenarioLoader, MissingFileSaysSo) {
-  Result<Scenario> s = load_scenario_file("/nonexistent/x.textproto");
+  Result<Scenario> s = load_scenario_file("/nonexistent/x.textproto", test::example_apps());
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.error().message, HasSubstr("/nonexistent/x.textproto: cannot read"));
 }
 
 TEST(ScenarioLoader, TextRoundTrips) {
-  Result<Scenario> s =
-      load_scenario_file(std::string(MEPHISTO_SOURCE_DIR) + "/scenarios/crash-during-commit.textproto");
+  Result<Scenario> s = load_scenario_file(
+      std::string(MEPHISTO_SOURCE_DIR) + "/scenarios/crash-during-commit.textproto", test::example_apps());
   ASSERT_TRUE(s.ok()) << s.error().message;
-  Result<Scenario> again = parse_scenario(scenario_to_text(*s), "again.textproto");
+  Result<Scenario> again = parse_scenario(scenario_to_text(*s), "again.textproto", test::example_apps());
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(again->SerializeAsString(), s->SerializeAsString());
 }

@@ -12,6 +12,7 @@
 
 #include "sim/scenario/loader.h"
 #include "sim/scenario/runner.h"
+#include "tests/support/example_apps.h"
 
 namespace mephisto::sim::scenario {
 namespace {
@@ -47,11 +48,12 @@ TEST_P(PlantedBugDetection, DetectedWithinItsSeedBudget) {
   }
   const auto bug = planted_bug_named(c.bug);
   ASSERT_TRUE(bug.has_value()) << c.bug;
-  Result<Scenario> s =
-      load_scenario_file(std::string(MEPHISTO_SOURCE_DIR) + "/scenarios/" + c.scenario + ".textproto");
+  Result<Scenario> s = load_scenario_file(
+      std::string(MEPHISTO_SOURCE_DIR) + "/scenarios/" + c.scenario + ".textproto", test::example_apps());
   ASSERT_TRUE(s.ok()) << s.error().message;
   for (uint64_t seed = 1; seed <= c.budget; ++seed) {
     RunOptions options;
+    options.app = test::scenario_app(*s);
     options.seed = seed;
     options.planted = *bug;
     options.scenario_file = "scenarios/" + c.scenario + ".textproto";

@@ -17,6 +17,7 @@
 
 #include "sim/scenario/loader.h"
 #include "sim/scenario/runner.h"
+#include "tests/support/example_apps.h"
 
 namespace mephisto::sim::scenario {
 namespace {
@@ -46,7 +47,8 @@ struct Case {
 };
 
 Scenario base_scenario() {
-  Result<Scenario> s = load_scenario_file(std::string(MEPHISTO_SOURCE_DIR) + "/scenarios/flagship.textproto");
+  Result<Scenario> s = load_scenario_file(std::string(MEPHISTO_SOURCE_DIR) + "/scenarios/flagship.textproto",
+                                          test::example_apps());
   if (!s.ok()) {
     std::cerr << s.error().message << std::endl;
     std::abort();
@@ -59,8 +61,8 @@ Scenario base_scenario() {
 Scenario with_case(const Scenario& base, const Case& c) {
   Scenario s = base;
   for (const GenFault& f : c.faults) {
-    *s.add_fault() =
-        make_fault(base, static_cast<ms::FaultKind>(f.kind), f.at_ms, f.duration_ms, f.target, f.broker_mask);
+    *s.add_fault() = make_fault(base, *test::scenario_app(base)->scenario, static_cast<ms::FaultKind>(f.kind),
+                                f.at_ms, f.duration_ms, f.target, f.broker_mask);
   }
   return s;
 }
@@ -125,6 +127,7 @@ rc::detail::TestResult check(const char* id, const rc::detail::TestParams& param
   const auto property = [&base, planted, smallest_failing_plan] {
     const Case c = *gen_case();
     RunOptions options;
+    options.app = test::scenario_app(base);
     options.seed = c.seed;
     options.planted = planted;
     options.timeline = false;

@@ -14,6 +14,7 @@
 
 #include "sim/scenario/loader.h"
 #include "sim/scenario/runner.h"
+#include "tests/support/example_apps.h"
 
 namespace mephisto::sim::scenario {
 namespace {
@@ -50,10 +51,11 @@ std::string describe(const RunResult& r) {
 }
 
 RunResult run(const std::string& name, uint64_t seed) {
-  Result<Scenario> s = load_scenario_file(path_of(name));
+  Result<Scenario> s = load_scenario_file(path_of(name), test::example_apps());
   EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
   if (!s.ok()) return {};
   RunOptions options;
+  options.app = test::scenario_app(*s);
   options.seed = seed;
   options.scenario_file = "scenarios/" + name + ".textproto";
   options.timeline = true;

@@ -19,6 +19,7 @@
 
 #include "sim/scenario/loader.h"
 #include "tests/scenario/headless_chromium.h"
+#include "tests/support/example_apps.h"
 
 namespace mephisto::sim::scenario {
 namespace {
@@ -47,7 +48,7 @@ class SimCli : public ::testing::Test {
   }
   // The unclean-election scenario with every invariant checked and nothing declared: a run that fails.
   std::string failing_scenario() {
-    Result<Scenario> s = load_scenario_file(scenario("unclean-leader-election"));
+    Result<Scenario> s = load_scenario_file(scenario("unclean-leader-election"), test::example_apps());
     EXPECT_TRUE(s.ok());
     Scenario failing = *s;
     failing.set_name("unclean-undeclared");
@@ -141,7 +142,7 @@ TEST_F(SimCli, ShrinkWritesASmallerScenarioThatStillFails) {
                       " --planted table-write-not-rolled-back --seed 3 --shrink --shrink-out '" + out +
                       "' -q " + traces());
   EXPECT_THAT(ran.output, HasSubstr("shrunk in")) << ran.output;
-  Result<Scenario> shrunk = load_scenario_file(out);
+  Result<Scenario> shrunk = load_scenario_file(out, test::example_apps());
   ASSERT_TRUE(shrunk.ok()) << shrunk.error().message;
   EXPECT_FALSE(shrunk->has_swarm());
   EXPECT_GE(shrunk->fault_size(), 1);

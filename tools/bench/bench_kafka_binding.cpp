@@ -42,12 +42,12 @@
 #include "runtime/kafka/rd_handles.h"
 #include "runtime/loop/event_loop.h"
 #include "runtime/seam/broker_client.h"
-#include "tests/kafka/rd_test_support.h"
+#include "tools/rdkafka_raw/rd_raw.h"
 
 namespace {
 
 using namespace mephisto;
-namespace rdt = mephisto::rd_test;
+namespace rdt = mephisto::rd_raw;
 
 // Anything that makes the figures meaningless: the run stops with this message and a non-zero exit.
 struct BenchFailure : std::runtime_error {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "agents/examples.h"
 #include "seed_pool.h"
 #include "sim/scenario/loader.h"
 #include "sim/scenario/runner.h"
@@ -31,7 +32,8 @@ struct Round {
   double run_wall_ms = 0;  // summed per-seed wall time
 };
 
-Round round(const sc::Scenario& s, const std::string& file, int64_t seeds, int jobs) {
+Round round(const sc::Scenario& s, const AppDefinition& app, const std::string& file, int64_t seeds,
+            int jobs) {
   std::vector<uint64_t> list;
   for (int64_t i = 1; i <= seeds; ++i) list.push_back(static_cast<uint64_t>(i));
   Round r;
@@ -40,6 +42,7 @@ Round round(const sc::Scenario& s, const std::string& file, int64_t seeds, int j
       list, jobs,
       [&](uint64_t seed) {
         sc::RunOptions options;
+        options.app = &app;
         options.seed = seed;
         options.scenario_file = file;
         options.timeline = false;
@@ -80,7 +83,8 @@ int main(int argc, char** argv) {
   app.add_option("--seeds", seeds, "Seeds per round")->check(CLI::Range(1, 10'000'000));
   app.add_option("--jobs", jobs, "Worker processes")->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
-  Result<sc::Scenario> s = sc::load_scenario_file(file);
+  const std::vector<AppDefinition> apps = examples::example_apps();
+  Result<sc::Scenario> s = sc::load_scenario_file(file, apps);
   if (!s.ok()) {
     std::fprintf(stderr, "error: %s\n", s.error().message.c_str());
     return 2;
@@ -88,9 +92,10 @@ int main(int argc, char** argv) {
   std::printf("scenario %s: chaos phase %lld virtual s, liveness bound %lld virtual s\n", s->name().c_str(),
               static_cast<long long>(s->phases().chaos_ms() / 1000),
               static_cast<long long>(s->phases().liveness_bound_ms() / 1000));
-  const Round parallel = round(*s, file, seeds, jobs);
+  const AppDefinition& scenario_app = *sc::find_scenario_app(apps, s->app().name()).value();
+  const Round parallel = round(*s, scenario_app, file, seeds, jobs);
   print("parallel", parallel, jobs);
-  const Round single = round(*s, file, std::max<int64_t>(1, seeds / 2), 1);
+  const Round single = round(*s, scenario_app, file, std::max<int64_t>(1, seeds / 2), 1);
   print("single", single, 1);
   std::printf("seeds/hour with %d jobs: %.0f (goal >= 10000); speed-up over one job: %.2fx\n", jobs,
               static_cast<double>(parallel.seeds) * 3600.0 / parallel.wall_s,

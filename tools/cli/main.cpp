@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     auto* version = app.add_subcommand("version", "Print the version");
     version->callback([] { std::printf("mephisto %s\n", MEPHISTO_VERSION); });
 
-    mephisto::cli::add_sim_command(app, sim_options);
+    mephisto::cli::add_sim_command(app, sim_options, apps);
     mephisto::cli::add_replay_command(app, replay_options, apps);
 
     auto* demo = app.add_subcommand("demo",

@@ -58,7 +58,7 @@ Result<Injection> parse_injection(const std::string& text) {
 }
 
 // A simulator recording: re-run the scenario from its seed; the run hash must be the recorded one.
-int check_sim_run(const std::string& dir, bool& checked) {
+int check_sim_run(const std::string& dir, const std::vector<AppDefinition>& apps, bool& checked) {
   const std::filesystem::path run_file = std::filesystem::path(dir) / kSimRunFile;
   if (!std::filesystem::exists(run_file)) return kExitOk;
   checked = true;
@@ -77,12 +77,13 @@ int check_sim_run(const std::string& dir, bool& checked) {
     return kExitUsage;
   }
   const std::string scenario_path = (std::filesystem::path(dir) / kSimScenarioFile).string();
-  auto scenario = sim::scenario::load_scenario_file(scenario_path);
+  auto scenario = sim::scenario::load_scenario_file(scenario_path, apps);
   if (!scenario.ok()) {
     error(scenario_path + ": " + scenario.error().message);
     return kExitUsage;
   }
   sim::scenario::RunOptions run_options;
+  run_options.app = sim::scenario::find_scenario_app(apps, scenario->app().name()).value();
   try {
     run_options.seed = std::stoull(fields["seed"]);
   } catch (const std::exception&) {
@@ -141,7 +142,7 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
   }
   const auto wall_start = std::chrono::steady_clock::now();
   bool sim_checked = false;
-  const int sim_code = options.print_events ? kExitOk : check_sim_run(options.dir, sim_checked);
+  const int sim_code = options.print_events ? kExitOk : check_sim_run(options.dir, apps, sim_checked);
   if (sim_code == kExitUsage) return sim_code;
 
   auto traces = trace::read_trace_dir(options.dir);

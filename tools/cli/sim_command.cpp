@@ -161,18 +161,19 @@ int list_planted() {
 
 }  // namespace
 
-int run_sim(const SimOptions& o) {
+int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
   if (o.list_planted) return list_planted();
   if (o.scenario.empty()) {
     error("mephisto sim needs a scenario file, e.g. `mephisto sim scenarios/flagship.textproto --seeds 100`");
     return kExitUsage;
   }
-  Result<sc::Scenario> loaded = sc::load_scenario_file(o.scenario);
+  Result<sc::Scenario> loaded = sc::load_scenario_file(o.scenario, apps);
   if (!loaded.ok()) {
     error(loaded.error().message);
     return kExitUsage;
   }
   const sc::Scenario& scenario = *loaded;
+  const AppDefinition* app = sc::find_scenario_app(apps, scenario.app().name()).value();
   PlantedBug planted = PlantedBug::kNone;
   if (!o.planted.empty()) {
     const auto bug = planted_bug_named(o.planted);
@@ -219,6 +220,7 @@ int run_sim(const SimOptions& o) {
 
   const auto run_one = [&](uint64_t seed) {
     sc::RunOptions options;
+    options.app = app;
     options.seed = seed;
     options.planted = planted;
     options.scenario_file = o.scenario;
@@ -292,6 +294,7 @@ int run_sim(const SimOptions& o) {
     // seed is a pure function, so this is the same run the workers did.
     const uint64_t detailed_seed = tally.failures.empty() ? seeds.front() : tally.failures.front().seed;
     sc::RunOptions options;
+    options.app = app;
     options.seed = detailed_seed;
     options.planted = planted;
     options.scenario_file = o.scenario;
@@ -327,6 +330,8 @@ int run_sim(const SimOptions& o) {
     } else {
       const uint64_t seed = tally.failures.front().seed;
       sc::RunOptions options;
+      options.app = app;
+      options.app = app;
       options.seed = seed;
       options.planted = planted;
       options.scenario_file = o.scenario;
@@ -366,7 +371,7 @@ int run_sim(const SimOptions& o) {
   return tally.failures.empty() ? kExitOk : kExitFailed;
 }
 
-void add_sim_command(CLI::App& app, SimOptions& o) {
+void add_sim_command(CLI::App& app, SimOptions& o, const std::vector<AppDefinition>& apps) {
   auto* sim = app.add_subcommand(
       "sim", "Run a failure scenario in the simulator over one or many seeds and check its invariants");
   sim->add_option("scenario", o.scenario, "Scenario file (scenarios/*.textproto)");
@@ -392,8 +397,8 @@ void add_sim_command(CLI::App& app, SimOptions& o) {
   sim->add_flag("--list-planted", o.list_planted, "List the planted bugs");
   sim->add_flag("--quiet,-q", o.quiet, "No progress bar");
   sim->add_flag("--verbose,-v", o.verbose, "One line per seed (verdict, run hash, wall time)");
-  sim->callback([&o] {
-    if (const int code = run_sim(o); code != 0) throw CLI::RuntimeError(code);
+  sim->callback([&o, &apps] {
+    if (const int code = run_sim(o, apps); code != 0) throw CLI::RuntimeError(code);
   });
 }
 

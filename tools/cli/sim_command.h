@@ -6,6 +6,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "runtime/app/app.h"
 
 namespace CLI {
 class App;
@@ -36,9 +39,10 @@ struct SimOptions {
 
 // Adds the `sim` subcommand to `app`; its callback runs the command and throws CLI::RuntimeError(code) on a
 // non-zero exit code (run_cli's convention).
-void add_sim_command(CLI::App& app, SimOptions& options);
+// `apps` are the binary's apps; a scenario names one of them (and the vector must outlive the command).
+void add_sim_command(CLI::App& app, SimOptions& options, const std::vector<AppDefinition>& apps);
 // The command itself. Returns the exit code: 0 every seed passed (a planted bug: it was detected), 1 a seed
 // failed (a planted bug: not detected within the seeds), 2 usage (bad scenario file, bad option).
-int run_sim(const SimOptions& options);
+int run_sim(const SimOptions& options, const std::vector<AppDefinition>& apps);
 
 }  // namespace mephisto::cli

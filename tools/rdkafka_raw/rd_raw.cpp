@@ -1,9 +1,9 @@
-#include "tests/kafka/rd_test_support.h"
+#include "tools/rdkafka_raw/rd_raw.h"
 
 #include <random>
 #include <stdexcept>
 
-namespace mephisto::rd_test {
+namespace mephisto::rd_raw {
 namespace {
 
 [[noreturn]] void Fail(const std::string& what) {
@@ -164,4 +164,4 @@ std::string RandomSuffix() {
   return suffix;
 }
 
-}  // namespace mephisto::rd_test
+}  // namespace mephisto::rd_raw

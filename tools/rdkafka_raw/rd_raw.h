@@ -1,5 +1,5 @@
 // Raw-librdkafka helpers shared by the programs that check Mephisto's Kafka binding from the outside: the
-// tests against a real broker (plumbing_test.cpp, eos_crash_test.cpp) and the binding benchmark
+// tests against a real broker (tests/kafka) and the binding benchmark
 // (tools/bench/bench_kafka_binding.cpp). They use librdkafka directly, never the binding, so that a fault in
 // the binding cannot hide in the checking. Every helper throws std::runtime_error, naming what failed.
 #pragma once
@@ -15,7 +15,7 @@
 
 #include "runtime/kafka/rd_handles.h"
 
-namespace mephisto::rd_test {
+namespace mephisto::rd_raw {
 
 // librdkafka properties, set in this order (a later one overrides an earlier one of the same name).
 using Properties = std::vector<std::pair<std::string, std::string>>;
@@ -76,4 +76,4 @@ std::string Text(const void* data, size_t size);
 // share a broker and re-runs never see old data.
 std::string RandomSuffix();
 
-}  // namespace mephisto::rd_test
+}  // namespace mephisto::rd_raw
