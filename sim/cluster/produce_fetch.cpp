@@ -256,11 +256,14 @@ void Cluster::Impl::handle_list_offsets(BrokerId to, const ListOffsetsRequest& r
 CompactionStats Cluster::Impl::compact_partition(Partition& p) {
   CompactionStats total;
   if (!p.config->compact || p.leader == kNoBroker || !alive(p.leader)) return total;
-  // Only the stable, replicated prefix is cleaned: never above the high watermark or an open transaction.
-  const int64_t clean_upto = p.last_stable_offset();
+  // Only the stable, replicated prefix is cleaned: never above the replica's high watermark or the first
+  // offset of a transaction its own log holds open. Each broker's cleaner judges by its own log (Kafka's
+  // firstUnstableOffset), not the leader's: a follower that has not yet replicated an abort marker still sees
+  // the transaction open, and cleaning past it would let the aborted records shadow the key's committed
+  // value, which would then be gone once the marker arrives (flagship seed 170581).
   for (auto& [b, r] : p.replica) {
     if (!alive(b)) continue;  // a dead broker's cleaner does not run
-    const int64_t upto = std::min(clean_upto, b == p.leader ? r.high_watermark : std::min(r.high_watermark, clean_upto));
+    const int64_t upto = std::min(r.high_watermark, r.log.first_unstable_offset());
     const CompactionStats stats =
         r.log.compact(upto, now(), p.config->delete_retention_ms, p.config->min_compaction_lag_ms);
     total.records_removed += stats.records_removed;

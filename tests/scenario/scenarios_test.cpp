@@ -154,6 +154,18 @@ TEST(FlagshipScenario, APartitionAssignedBackDoesNotTakeAStaleFetch) {
   EXPECT_TRUE(r.passed) << describe(r);
 }
 
+// Regression (found by the long swarm, issue #16's note): exactly once lost two counts of k14. Broker 1, back
+// from a crash, still held count-events' changelog/3 transaction (offsets 3..8) open in its own log — the
+// abort marker had not reached it — when its cleaner compacted up to the leader's last stable offset: the
+// open record k14=8 shadowed the committed k14=2, which was removed; the marker then made 3..8 aborted,
+// broker 1 led the partition, and the restarted worker restored k14 as 0. Each replica's cleaner now stops at
+// its own log's first unstable offset
+// (CompactionTest.AFollowerNeverCleansPastATransactionItsOwnLogStillHoldsOpen).
+TEST(FlagshipScenario, AFollowerDoesNotCleanPastATransactionOpenInItsOwnLog) {
+  const RunResult r = run("flagship", 170581);
+  EXPECT_TRUE(r.passed) << describe(r);
+}
+
 // Regression (found by the long swarm, issue #16's note): an unclean leader election truncated count-events/3
 // below a worker's position in the liveness phase; the consumer's fetch fell out of range and
 // auto.offset.reset moved its position back to 0 without a rebalance (librdkafka 2.0 does the same). The

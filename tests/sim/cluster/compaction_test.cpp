@@ -109,5 +109,52 @@ TEST_F(CompactionTest, AnAbortedRecordNeverShadowsTheCommittedValueOfItsKey) {
   for (const auto& [offset, text] : kept) EXPECT_NE(text, "k=aborted") << "aborted records are cleaned";
 }
 
+// Found by the long swarm (flagship seed 170581, issue #16's note): a follower that had not yet replicated an
+// abort marker cleaned its log up to the leader's last stable offset. In its own log the transaction was
+// still open, so the (later aborted) record shadowed the key's committed value, which was gone once the
+// marker arrived; the follower then led the partition and a table restored from it lost the key. Each
+// broker's cleaner is bounded by the first unstable offset of its own log, as Kafka's is.
+TEST_F(CompactionTest, AFollowerNeverCleansPastATransactionItsOwnLogStillHoldsOpen) {
+  start();
+  ASSERT_EQ(create_topic("c", 1, 3, {{"cleanup.policy", "compact"}}), ErrorCode::kNone);
+  const TopicPartition tp{"c", 0};
+  ASSERT_EQ(produce(tp, keyed({{"k", "committed"}})).error, ErrorCode::kNone);
+  InitProducerIdRequest init;
+  init.transactional_id = "tx";
+  const BrokerId txn_coordinator = coordinator(CoordinatorType::kTransaction, "tx");
+  auto id = call<InitProducerIdResponse>(txn_coordinator, init);
+  ASSERT_EQ(id.error, ErrorCode::kNone);
+  AddPartitionsToTxnRequest add{"tx", id.producer_id, id.producer_epoch, {tp}};
+  ASSERT_EQ(call<AddPartitionsToTxnResponse>(txn_coordinator, add).partitions[0].error, ErrorCode::kNone);
+  RecordBatch b = keyed({{"k", "aborted"}});
+  b.producer_id = id.producer_id;
+  b.producer_epoch = id.producer_epoch;
+  b.base_sequence = 0;
+  b.is_transactional = true;
+  ProduceRequest req = produce_request(tp, std::move(b));
+  req.transactional_id = "tx";
+  ASSERT_EQ(call<ProduceResponse>(leader(tp), req).partitions[0].error, ErrorCode::kNone);
+  ASSERT_EQ(produce(tp, keyed({{"y", "1"}})).error, ErrorCode::kNone);
+  run_for(1000);  // every replica has offsets 0..2 and knows the high watermark 3
+  // The follower that is neither the leader nor the transaction coordinator misses the abort marker.
+  BrokerId follower = kNoBroker;
+  for (BrokerId r : state(tp).replicas) {
+    if (r != leader(tp) && r != txn_coordinator) follower = r;
+  }
+  ASSERT_NE(follower, kNoBroker);
+  cluster().crash_broker(follower);
+  EndTxnRequest end{"tx", id.producer_id, id.producer_epoch, false};
+  ASSERT_EQ(call<EndTxnResponse>(txn_coordinator, end).error, ErrorCode::kNone);
+  run_for(1000);  // the abort marker is on the leader
+  cluster().restart_broker(follower);
+  ASSERT_TRUE(cluster().compact_now("c").ok());  // before the follower fetched the marker
+  run_for(5000);                                 // it catches up: the marker, and the aborted record cleaned
+  ASSERT_TRUE(cluster().compact_now("c").ok());
+  const auto kept = records_of(cluster().replica_log(tp, follower));
+  ASSERT_FALSE(kept.empty());
+  EXPECT_EQ(kept.front(), (std::pair<int64_t, std::string>{0, "k=committed"}))
+      << "the follower lost the committed value of k";
+}
+
 }  // namespace
 }  // namespace mephisto::sim::testing
