@@ -47,10 +47,12 @@ struct ScenarioSupport {
 
   // --- the app's model (the checkers' oracle); each part is optional
 
-  // The app sends exactly one result per input to output_topic; this names the input value a result's value
-  // answers (nullopt: not a result). Set, the checkers report an input the group committed past without a
-  // committed result (lost-writes) and an input with two committed results (duplicates).
+  // The app sends exactly one result per input to output_topic; this names the input a result's value
+  // answers, by the input's id (nullopt: not a result). Set, the checkers report an input the group committed
+  // past without a committed result (lost-writes) and an input with two committed results (duplicates).
   std::function<std::optional<std::string>(std::string_view result_value)> input_of_result;
+  // An input's id, from its value (what input_of_result names). Unset: the whole value is the id.
+  std::function<std::string(std::string_view input_value)> input_id;
 
   // The app's table the model predicts ("" : none): its changelog's final committed contents must equal the
   // fold of the final input log (table-oracle).

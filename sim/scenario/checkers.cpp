@@ -353,7 +353,7 @@ class Checker {
       for (const auto& r : records) {
         if (r.offset >= committed->second) break;
         if (!r.value || !committed_or_plain(r.status)) continue;
-        if (results_.count(*r.value) > 0) continue;
+        if (results_.count(in_.app->input_id ? in_.app->input_id(*r.value) : *r.value) > 0) continue;
         raw_[LOST_WRITES].findings.add(-1, [&] {
           return fmt::format("committed input with no output: {} {} (group committed offset {})",
                              where(in_.input_topic, partition, r.offset), show(r.value), committed->second);

@@ -143,9 +143,10 @@ void start_workload(AppHarness& h, const Scenario& s, const ScenarioSupport& app
 
 }  // namespace
 
-std::string reproduce_line(const std::string& scenario_file, uint64_t seed, PlantedBug planted) {
+std::string reproduce_line(const std::string& program, const std::string& scenario_file, uint64_t seed,
+                           PlantedBug planted) {
   std::string line =
-      fmt::format("mephisto sim {} --seed {}", scenario_file.empty() ? "<scenario>" : scenario_file, seed);
+      fmt::format("{} sim {} --seed {}", program, scenario_file.empty() ? "<scenario>" : scenario_file, seed);
   if (planted != PlantedBug::kNone) line += " --planted " + std::string(planted_bug_name(planted));
   return line;
 }
@@ -160,7 +161,7 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
   result.scenario = s.name();
   result.seed = options.seed;
   result.planted = options.planted == PlantedBug::kNone ? "" : std::string(planted_bug_name(options.planted));
-  result.reproduce = reproduce_line(options.scenario_file, options.seed, options.planted);
+  result.reproduce = reproduce_line(options.program, options.scenario_file, options.seed, options.planted);
   const std::vector<Fault> plan = fault_plan(s, support, options.seed);
   for (const Fault& f : plan) result.fault_plan.push_back(fault_text(f));
 

@@ -31,7 +31,9 @@ struct RunOptions {
   const AppDefinition* app = nullptr;
   uint64_t seed = 1;
   PlantedBug planted = PlantedBug::kNone;
-  // The file the scenario came from, for the reproduction line ("" : "<scenario>").
+  // The program and the file the scenario came from, for the reproduction line ("" : "<scenario>"): the
+  // binary's name ("mephisto", or a user's binary built on mephisto::main).
+  std::string program = "mephisto";
   std::string scenario_file;
   // Build the report's timeline and ownership spans (costs a pass over the history).
   bool timeline = true;
@@ -63,6 +65,7 @@ struct RunOptions {
 // One line: "crash-worker(w0, wipe)@12000+5000", "crash-broker(leader of count-events/0)@3000+8000".
 [[nodiscard]] std::string fault_text(const Fault& fault);
 // The reproduction line for a run.
-[[nodiscard]] std::string reproduce_line(const std::string& scenario_file, uint64_t seed, PlantedBug planted);
+[[nodiscard]] std::string reproduce_line(const std::string& program, const std::string& scenario_file,
+                                         uint64_t seed, PlantedBug planted);
 
 }  // namespace mephisto::sim::scenario

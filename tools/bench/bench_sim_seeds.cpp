@@ -15,7 +15,7 @@
 #include <cstdio>
 
 #include "agents/examples.h"
-#include "seed_pool.h"
+#include "main/seed_pool.h"
 #include "sim/scenario/loader.h"
 #include "sim/scenario/runner.h"
 

@@ -1,4 +1,5 @@
-// `mephisto demo`: runs the built-in smoke scenario (sim/scenario/smoke.h) and prints its verdict and run hash.
+// `mephisto demo`: runs the built-in smoke scenario (sim/scenario/smoke.h) and prints its verdict and run
+// hash.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "demo.h"
+#include "main/demo.h"
 
 #include <chrono>
 #include <cstdio>
@@ -8,11 +8,13 @@
 namespace mephisto::cli {
 
 int run_demo(const DemoOptions& options) {
-  std::printf("Mephisto demo: 3 simulated brokers, topic 'orders' (6 partitions, RF 3, min ISR 2), %lld records,\n"
-              "an idempotent producer and a consumer group of 3 workers (at-least-once commits)\n",
-              static_cast<long long>(options.records));
-  std::printf("faults: worker-2 crashes at 3 s, broker 1 crashes at 6 s, broker 1 restarts at 12 s, worker-2 "
-              "restarts at 15 s (virtual time)\n\n");
+  std::printf(
+      "Mephisto demo: 3 simulated brokers, topic 'orders' (6 partitions, RF 3, min ISR 2), %lld records,\n"
+      "an idempotent producer and a consumer group of 3 workers (at-least-once commits)\n",
+      static_cast<long long>(options.records));
+  std::printf(
+      "faults: worker-2 crashes at 3 s, broker 1 crashes at 6 s, broker 1 restarts at 12 s, worker-2 "
+      "restarts at 15 s (virtual time)\n\n");
   const sim::SmokeOptions smoke{options.seed, options.records, true};
   const auto wall_start = std::chrono::steady_clock::now();
   const sim::SmokeOutcome a = sim::run_smoke(smoke);
@@ -23,8 +25,8 @@ int run_demo(const DemoOptions& options) {
   std::printf("  duplicates              %lld (allowed: at-least-once)\n",
               static_cast<long long>(a.deliveries - a.consumed_distinct));
   std::printf("  lost writes             %lld\n", static_cast<long long>(a.lost));
-  std::printf("  virtual time            %.1f s, wall %.2f s, %llu events\n", static_cast<double>(a.virtual_ms) / 1000.0,
-              wall_s, static_cast<unsigned long long>(a.events));
+  std::printf("  virtual time            %.1f s, wall %.2f s, %llu events\n",
+              static_cast<double>(a.virtual_ms) / 1000.0, wall_s, static_cast<unsigned long long>(a.events));
   std::printf("  run hash                %016llx (seed %llu)\n", static_cast<unsigned long long>(a.hash),
               static_cast<unsigned long long>(options.seed));
   bool ok = a.finished && a.lost == 0;

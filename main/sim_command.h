@@ -17,9 +17,10 @@ class App;
 namespace mephisto::cli {
 
 struct SimOptions {
-  std::string scenario;  // the scenario file
-  int64_t seed = -1;     // one seed (-1: not given)
-  int64_t seeds = 0;     // how many seeds, from first_seed (0: not given)
+  std::string program = "mephisto";  // the binary's name, for reproduction lines
+  std::string scenario;              // the scenario file
+  int64_t seed = -1;                 // one seed (-1: not given)
+  int64_t seeds = 0;                 // how many seeds, from first_seed (0: not given)
   uint64_t first_seed = 1;
   int jobs = 1;                          // worker processes running seeds in parallel
   std::string report;                    // HTML report path ("" : none)

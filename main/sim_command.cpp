@@ -1,4 +1,4 @@
-#include "sim_command.h"
+#include "main/sim_command.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -12,9 +12,9 @@
 #include <map>
 #include <set>
 
+#include "main/replay_command.h"
+#include "main/seed_pool.h"
 #include "runtime/seam/planted.h"
-#include "replay_command.h"
-#include "seed_pool.h"
 #include "sim/scenario/loader.h"
 #include "sim/scenario/report_html.h"
 #include "sim/scenario/runner.h"
@@ -133,8 +133,8 @@ std::string first_problem(const sc::RunResult& r) {
 void write_sim_run(const SimOptions& o, const sc::RunResult& r, const std::string& planted_name) {
   const std::filesystem::path dir(o.record_dir);
   std::error_code copied;
-  std::filesystem::copy_file(o.scenario, dir / kSimScenarioFile, std::filesystem::copy_options::overwrite_existing,
-                             copied);
+  std::filesystem::copy_file(o.scenario, dir / kSimScenarioFile,
+                             std::filesystem::copy_options::overwrite_existing, copied);
   std::ofstream out(dir / kSimRunFile);
   out << "scenario_file: " << o.scenario << "\n"
       << "seed: " << r.seed << "\n"
@@ -204,7 +204,8 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
     std::error_code made;
     std::filesystem::create_directories(o.record_dir, made);
     if (made || !std::filesystem::is_directory(o.record_dir)) {
-      error("--trace " + o.record_dir + ": cannot create the directory" + (made ? ": " + made.message() : ""));
+      error("--trace " + o.record_dir + ": cannot create the directory" +
+            (made ? ": " + made.message() : ""));
       return kExitUsage;
     }
     for (const auto& entry : std::filesystem::directory_iterator(o.record_dir)) {
@@ -221,6 +222,7 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
   const auto run_one = [&](uint64_t seed) {
     sc::RunOptions options;
     options.app = app;
+    options.program = o.program;
     options.seed = seed;
     options.planted = planted;
     options.scenario_file = o.scenario;
@@ -295,6 +297,7 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
     const uint64_t detailed_seed = tally.failures.empty() ? seeds.front() : tally.failures.front().seed;
     sc::RunOptions options;
     options.app = app;
+    options.program = o.program;
     options.seed = detailed_seed;
     options.planted = planted;
     options.scenario_file = o.scenario;
@@ -331,7 +334,7 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
       const uint64_t seed = tally.failures.front().seed;
       sc::RunOptions options;
       options.app = app;
-      options.app = app;
+      options.program = o.program;
       options.seed = seed;
       options.planted = planted;
       options.scenario_file = o.scenario;
@@ -348,12 +351,12 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
                                                     : o.shrink_out;
       std::ofstream out(path);
       out << "# " << shrunk.minimal.description()
-          << "\n# reproduce: " << sc::reproduce_line(path, seed, planted) << "\n"
+          << "\n# reproduce: " << sc::reproduce_line(o.program, path, seed, planted) << "\n"
           << sc::scenario_to_text(shrunk.minimal);
       for (const std::string& step : shrunk.steps) std::printf("  %s\n", step.c_str());
       std::printf("shrunk in %d run(s) to %d fault(s): %s\n  still fails: %s\n  reproduce: %s\n", shrunk.runs,
                   shrunk.minimal.fault_size(), path.c_str(), first_problem(shrunk.failing).c_str(),
-                  sc::reproduce_line(path, seed, planted).c_str());
+                  sc::reproduce_line(o.program, path, seed, planted).c_str());
     }
   }
 

@@ -1,4 +1,4 @@
-#include "seed_pool.h"
+#include "main/seed_pool.h"
 
 #include <poll.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "replay_command.h"
+#include "main/replay_command.h"
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>

@@ -1,0 +1,110 @@
+// A user's own app, written as a new user would (README alone, nothing from agents/), and the one call that
+// gives its binary every command: payments in, a running total per account in a table, one receipt per
+// payment out, exactly once — with the scenario support `sim` needs. tests/own_app/own_app_test.cpp drives
+// this binary.
+//
+// "paytotals-cached" is the same app with a bug users write: an actor-local cache in front of the table (the
+// total is read from the cache, not the table), which is right until a partition moves or a worker restarts.
+// The model oracle must find it.
+#include <charconv>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "main/main.h"
+
+namespace {
+
+using mephisto::App;
+using mephisto::AppDefinition;
+using mephisto::AppSettings;
+using mephisto::ProcessingGuarantee;
+using mephisto::ScenarioSupport;
+using mephisto::Stream;
+using mephisto::WorkloadRecord;
+using mephisto::WorkloadShape;
+
+constexpr const char* kPayments = "payments";
+constexpr const char* kReceipts = "receipts";
+
+std::optional<int64_t> parse_int(std::string_view text) {
+  int64_t value = 0;
+  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (err != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// A payment's value is "<payment id>:<amount in cents>"; its receipt "<payment id> <account total after it>".
+int64_t amount_of(const std::string& payment) {
+  const auto colon = payment.find(':');
+  return colon == std::string::npos ? 0 : parse_int(std::string_view(payment).substr(colon + 1)).value_or(0);
+}
+std::string id_of(std::string_view payment_or_receipt) {
+  return std::string(payment_or_receipt.substr(0, payment_or_receipt.find_first_of(": ")));
+}
+
+ScenarioSupport paytotals_scenario() {
+  ScenarioSupport support;
+  support.input_topic = kPayments;
+  support.output_topic = kReceipts;
+  support.record = [](int64_t index, const WorkloadShape& shape, uint64_t record_seed) {
+    const int64_t account = static_cast<int64_t>(record_seed % static_cast<uint64_t>(shape.keys));
+    const int64_t cents = 1 + static_cast<int64_t>((record_seed >> 32) % 10'000);
+    return WorkloadRecord{"acct-" + std::to_string(account),
+                          "p" + std::to_string(index) + ":" + std::to_string(cents)};
+  };
+  support.input_of_result = [](std::string_view receipt) -> std::optional<std::string> {
+    return id_of(receipt);
+  };
+  support.input_id = [](std::string_view payment) { return id_of(payment); };
+  support.table = "totals";
+  support.fold = [](const WorkloadRecord& payment, std::map<std::string, std::string>& totals) {
+    if (!payment.key) return;
+    std::string& total = totals[*payment.key];
+    total = std::to_string(parse_int(total).value_or(0) + amount_of(payment.value));
+  };
+  support.compare = [](std::string_view actual, std::string_view expected) -> std::optional<int> {
+    const auto a = parse_int(actual);
+    const auto e = parse_int(expected);
+    if (!a || !e) return std::nullopt;
+    return *a < *e ? -1 : *a > *e ? 1 : 0;
+  };
+  return support;
+}
+
+AppDefinition paytotals_app(const std::string& name, bool cached) {
+  AppDefinition definition;
+  definition.name = name;
+  definition.description = "payments -> a total per account (table totals) -> one receipt per payment";
+  definition.default_settings = [name] {
+    AppSettings settings;
+    settings.id = name;
+    settings.processing_guarantee = ProcessingGuarantee::kExactlyOnce;
+    return settings;
+  };
+  definition.define = [cached](App& app) {
+    auto payments = app.topic<std::string, std::string>(kPayments);
+    auto receipts = app.topic<std::string, std::string>(kReceipts);
+    auto totals = app.table<std::string, int64_t>("totals", payments);
+    app.agent("settle", payments, [totals, receipts, cached](Stream<std::string, std::string>& stream) {
+      std::map<std::string, int64_t> cache;  // the bug, when `cached`: this actor's memory is not the table
+      for (auto& payment : stream) {
+        const int64_t before = cached ? cache[payment.key()] : totals.get(payment.key());
+        const int64_t total = before + amount_of(payment.value());
+        if (cached) cache[payment.key()] = total;
+        totals.set(payment.key(), total);
+        (void)receipts.send(payment.key(), id_of(payment.value()) + " " + std::to_string(total));
+      }
+    });
+  };
+  definition.scenario = paytotals_scenario();
+  return definition;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  static const std::vector<AppDefinition> apps = {paytotals_app("paytotals", false),
+                                                  paytotals_app("paytotals-cached", true)};
+  return mephisto::main(apps, argc, argv);
+}
