@@ -182,10 +182,19 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
       if (candidate.name == app_name) definition = &candidate;
     }
     if (definition == nullptr) {
-      error(fmt::format(
-          "incarnation {} was recorded by app '{}', which this build does not have (`mephisto apps` "
-          "lists them; --app NAME picks another)",
-          name, app_name));
+      std::string known;
+      for (const AppDefinition& candidate : apps) known += (known.empty() ? "" : ", ") + candidate.name;
+      if (!options.app.empty()) {
+        error(fmt::format(
+            "--app {}: this binary has no such app (its apps: {}); incarnation {} was recorded by "
+            "app '{}'",
+            options.app, known, name, incarnation.header.app_name()));
+      } else {
+        error(
+            fmt::format("incarnation {} was recorded by app '{}', which this binary does not have (its apps: "
+                        "{}); replay it with the binary that runs that app, or pick one with --app NAME",
+                        name, app_name, known));
+      }
       return kExitUsage;
     }
     auto report = replay::replay_incarnation(incarnation, *definition, replay_options);

@@ -236,6 +236,17 @@ TEST_F(Replay, CliReplaysASimulatorRecordingAndReproducesItsRunHash) {
   Ran other = run_cli("replay " + recording.string() + " --app wordcount");
   EXPECT_EQ(other.exit_code, 2) << other.output;
   EXPECT_THAT(other.output, HasSubstr("different app"));
+
+  // An app the binary lacks: the name asked for is reported as asked, beside the recorded one.
+  Ran unknown = run_cli("replay " + recording.string() + " --app nosuch");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_THAT(unknown.output, HasSubstr("--app nosuch: this binary has no such app (its apps: "));
+  EXPECT_THAT(unknown.output, HasSubstr("was recorded by app 'tablecount'"));
+
+  // Another binary (a user's, built on mephisto::main) without the recorded app: refused, naming it.
+  Ran elsewhere = test_support::run_command(std::string(PAYTOTALS_BIN) + " replay " + recording.string());
+  EXPECT_EQ(elsewhere.exit_code, 2) << elsewhere.output;
+  EXPECT_THAT(elsewhere.output, HasSubstr("'tablecount', which this binary does not have"));
 }
 
 TEST_F(Replay, CliRejectsDamagedRecordingsWithoutCrashing) {
