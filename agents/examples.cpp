@@ -25,11 +25,11 @@ std::vector<std::string> split_words(std::string_view line) {
   return words;
 }
 
-void count_and_send(std::map<std::string, int64_t>& totals, const Topic<std::string, WordCount>& counts,
+void count_and_send(const Table<std::string, int64_t>& totals, const Topic<std::string, WordCount>& counts,
                     const std::string& key) {
   WordCount count;
   count.set_word(key);
-  count.set_count(++totals[key]);
+  count.set_count(totals.add(key, 1));
   Status sent = counts.send(key, count);
   (void)sent;
 }

@@ -7,10 +7,10 @@
 //   orders     orders        -> ask the `withdraw` agent (balances per account) -> one result per order
 //   tablecount events        -> a running count per key in a table, exactly once -> one result per event
 //
-// wordcount, pageviews and orders keep their counts and balances in plain std::maps inside the actors, so a
-// partition that moves to another worker starts counting again on its new owner: they are exact only while
-// the group's assignment stays put after the input starts (which is how their tests run them). tablecount
-// keeps its counts in a table (changelogged, restored on rebalance, exactly once).
+// Every example keeps its state in tables (changelogged, restored on a rebalance or a restart), so a
+// partition that moves to another worker carries its counts and balances with it; each also declares its
+// scenario support, so `mephisto sim` puts it through failure scenarios (scenarios/*.textproto): tablecount
+// with its own model, the others with the differential oracle.
 //
 // Each app function takes an optional `prefix`, prepended to the app id and to every topic name the app reads
 // or writes, so that tests can run the examples on a shared broker without meeting an earlier run's topics.
@@ -32,7 +32,7 @@ namespace mephisto::examples {
 // AppSettings::topic_partitions partitions), so that `mephisto worker NAME` works on an empty broker; create
 // them first for other partition counts. Internal topics ({id}-...) are the apps' own.
 //
-// wordcount: lines of raw text in (any key); WordCount json out, keyed by the word.
+// wordcount: lines of raw text in (any key); WordCount json out, keyed by the word; table word-counts.
 inline constexpr std::string_view kWordCountLinesTopic = "wordcount-lines";
 inline constexpr std::string_view kWordCountCountsTopic = "wordcount-counts";
 // pageviews: PageView json in (any key); WordCount json out (word = the page), keyed by the page.
@@ -84,10 +84,10 @@ AppDefinition table_count_app(const std::string& prefix = {});
 // separates words.
 std::vector<std::string> split_words(std::string_view line);
 
-// Adds one to `key`'s running total and sends WordCount{key, total} to `counts` keyed by `key` (word count
-// and page views both keep per-key counts this way until tables arrive). A failed delivery stops the worker
-// without committing (at-least-once), so the send's status needs no handling here.
-void count_and_send(std::map<std::string, int64_t>& totals, const Topic<std::string, WordCount>& counts,
+// Adds one to `key`'s entry of `totals` and sends WordCount{key, new total} to `counts` keyed by `key` (word
+// count and page views, from a stream partitioned by `key`, so the table's partition is the key's). A failed
+// delivery stops the worker without committing, so the send's status needs no handling here.
+void count_and_send(const Table<std::string, int64_t>& totals, const Topic<std::string, WordCount>& counts,
                     const std::string& key);
 
 }  // namespace mephisto::examples

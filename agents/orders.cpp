@@ -9,13 +9,21 @@
 // owns the account, which applies it only if the balance stays >= 0 and replies with the outcome and the new
 // balance. The reply's correlation_id is the order_id, and `withdraw` remembers the answer it gave per
 // correlation id, so a request that comes again (an ask retried after a timeout, a redelivered order) gets
-// the same answer and is not applied twice.
+// the same answer and is not applied twice. An account's balance and answers live in one value of table
+// `accounts` (AccountState), partitioned like withdraw's topic: they move with the account's partition,
+// survive rebalances and restarts (a request redelivered after a crash finds its answer there), and change
+// together in one write.
+//
+// ask() waits for a reply, which a transaction would hide until it commits: the app runs at least once (and
+// is idempotent per order, so a replayed order gives the same result again).
+#include <algorithm>
 #include <cstdint>
-#include <map>
 #include <string>
+#include <string_view>
 
 #include "agents/examples.h"
 #include "models/examples.pb.h"
+#include "runtime/seam/random.h"
 
 namespace mephisto::examples {
 
@@ -35,6 +43,33 @@ WithdrawalResult refused(const std::string& reason, int64_t balance_cents,
   return result;
 }
 
+// Accounts the workload spreads its orders over, and the largest amount: with kInitialBalanceCents each, an
+// account runs dry after a few dozen orders, so some withdrawals are refused and the results depend on the
+// order in which an account's withdrawals are applied.
+constexpr int64_t kMaxAmountCents = 1'500;
+
+// orders' scenario support: order "o<index>" of an account "a<j>" (the key, so an account's orders stay in
+// order on one partition) for 1..kMaxAmountCents cents. No model: the differential oracle holds the results
+// and balances to a fault-free run's.
+ScenarioSupport orders_scenario(const std::string& prefix) {
+  ScenarioSupport support;
+  support.input_topic = prefix + std::string(kOrdersTopic);
+  support.output_topic = prefix + std::string(kOrderResultsTopic);
+  support.record = [](int64_t index, const WorkloadShape& shape, uint64_t record_seed) {
+    Random random(record_seed);
+    Order order;
+    order.set_order_id("o" + std::to_string(index));
+    order.set_account("a" + std::to_string(random.below(static_cast<uint64_t>(std::max(1, shape.keys)))));
+    order.set_amount_cents(random.between(1, kMaxAmountCents));
+    return WorkloadRecord{order.account(), ProtobufJsonCodec<Order>{}.encode(order)};
+  };
+  support.input_id = [](std::string_view value) -> std::string {
+    auto order = ProtobufJsonCodec<Order>{}.decode(value);
+    return order.ok() ? order->order_id() : std::string(value);
+  };
+  return support;
+}
+
 }  // namespace
 
 AppDefinition orders_app(const std::string& prefix) {
@@ -52,36 +87,39 @@ AppDefinition orders_app(const std::string& prefix) {
     auto results = app.topic<std::string, WithdrawalResult>(prefix + std::string(kOrderResultsTopic),
                                                             create_if_missing());
 
+    auto requests = app.agent_topic<std::string, Withdrawal>("withdraw");
+    TableOptions<AccountState> account_options;
+    account_options.default_value.set_balance_cents(kInitialBalanceCents);
+    account_options.help = "balance per account and the answer given per request";
+    auto accounts = app.table<std::string, AccountState>("accounts", requests, account_options);
+
     AgentOptions<WithdrawalResult> withdraw_options;
     withdraw_options.description = "applies withdrawals to per-account balances (never below 0) and replies";
-    auto withdraw = app.agent<std::string, Withdrawal, WithdrawalResult>(
-        "withdraw",
-        [](Stream<std::string, Withdrawal>& stream, Output<WithdrawalResult>& output) {
-          // In memory, per actor, until tables arrive (a later issue): see agents/examples.h.
-          std::map<std::string, int64_t> balances;
-          // Answers given, by correlation id (grows with the orders: fine for an example; a table with a
-          // retention would bound it).
-          std::map<std::string, WithdrawalResult> answered;
+    auto withdraw = app.agent<WithdrawalResult>(
+        "withdraw", requests,
+        [accounts](Stream<std::string, Withdrawal>& stream, Output<WithdrawalResult>& output) {
           for (auto& event : stream) {
             const Withdrawal& request = event.value();
-            if (auto seen = answered.find(request.correlation_id()); seen != answered.end()) {
+            AccountState account = accounts.get(request.account());
+            if (auto seen = account.answered().find(request.correlation_id());
+                seen != account.answered().end()) {
               output.yield(seen->second);
               continue;
             }
-            auto [balance, inserted] = balances.try_emplace(request.account(), kInitialBalanceCents);
-            (void)inserted;
+            const int64_t balance = account.balance_cents();
             WithdrawalResult result;
             if (request.amount_cents() <= 0) {
-              result = refused("invalid amount", balance->second, request.correlation_id());
-            } else if (request.amount_cents() > balance->second) {
-              result = refused("insufficient funds", balance->second, request.correlation_id());
+              result = refused("invalid amount", balance, request.correlation_id());
+            } else if (request.amount_cents() > balance) {
+              result = refused("insufficient funds", balance, request.correlation_id());
             } else {
-              balance->second -= request.amount_cents();
+              account.set_balance_cents(balance - request.amount_cents());
               result.set_accepted(true);
-              result.set_balance_cents(balance->second);
+              result.set_balance_cents(account.balance_cents());
               result.set_correlation_id(request.correlation_id());
             }
-            answered[request.correlation_id()] = result;
+            (*account.mutable_answered())[request.correlation_id()] = result;
+            accounts.set(request.account(), account);  // balance and answer in one write
             output.yield(result);
           }
         },
@@ -103,6 +141,9 @@ AppDefinition orders_app(const std::string& prefix) {
               reply = withdraw.ask(order.account(), request);
               if (reply.ok() || reply.error().code != ErrorCode::kTimedOut) break;
             }
+            // The worker is going away (stopped past its drain, or failed): no result from here. ask() left
+            // the order unacked, so the partition's next owner processes it again.
+            if (!reply.ok() && reply.error().code == ErrorCode::kState) return;
             // Without an answer the outcome is unknown (the withdrawal may still be applied later): say so
             // rather than drop the order without a result. (balance_cents is then unknown and left 0; the
             // reason says so.)
@@ -116,6 +157,7 @@ AppDefinition orders_app(const std::string& prefix) {
         },
         process_options);
   };
+  definition.scenario = orders_scenario(prefix);
   return definition;
 }
 

@@ -1,19 +1,11 @@
 // "tablecount": the exactly-once table example — a running count per key kept in a changelogged table.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 
 #include "agents/examples.h"
 
 namespace mephisto::examples {
 namespace {
-
-std::optional<int64_t> parse_count(std::string_view text) {
-  int64_t value = 0;
-  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (err != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // tablecount's scenario support: unique event ids "v<i>" under keys "k<j>" (uniform, or a few hot keys), one
 // result "<event id> <count>" per event, and a table whose changelog holds each key's number of events.
@@ -35,14 +27,9 @@ ScenarioSupport table_count_scenario(const std::string& prefix) {
   support.fold = [](const WorkloadRecord& event, std::map<std::string, std::string>& counts) {
     if (!event.key) return;
     std::string& count = counts[*event.key];
-    count = std::to_string(parse_count(count).value_or(0) + 1);
+    count = std::to_string(parse_decimal(count).value_or(0) + 1);
   };
-  support.compare = [](std::string_view actual, std::string_view expected) -> std::optional<int> {
-    const auto a = parse_count(actual);
-    const auto e = parse_count(expected);
-    if (!a || !e) return std::nullopt;
-    return *a < *e ? -1 : *a > *e ? 1 : 0;
-  };
+  support.compare = compare_decimal;
   return support;
 }
 

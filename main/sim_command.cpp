@@ -93,7 +93,7 @@ class Progress {
 void print_table(const Tally& tally) {
   std::printf("\n%-22s %7s %8s %9s %9s %10s  %s\n", "invariant", "held", "allowed", "expected", "VIOLATED",
               "undecided", "first failing seed");
-  for (int inv = ms::DUPLICATES; inv <= ms::LIVENESS; ++inv) {
+  for (int inv = ms::DUPLICATES; inv <= ms::DIFFERENTIAL; ++inv) {
     const auto it = tally.counts.find(inv);
     const auto count = [&](sc::VerdictStatus s) -> int64_t {
       if (it == tally.counts.end()) return 0;
@@ -219,13 +219,18 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
   std::filesystem::create_directories(o.trace_dir, ignored);
   const std::string planted_name = planted == PlantedBug::kNone ? "" : std::string(planted_bug_name(planted));
 
-  const auto run_one = [&](uint64_t seed) {
+  // The options every run of this command shares; the callers add what differs.
+  const auto base_run_options = [&](uint64_t seed) {
     sc::RunOptions options;
     options.app = app;
     options.program = o.program;
     options.seed = seed;
     options.planted = planted;
     options.scenario_file = o.scenario;
+    return options;
+  };
+  const auto run_one = [&](uint64_t seed) {
+    sc::RunOptions options = base_run_options(seed);
     options.timeline = false;
     options.trace_path = trace_path_for(o, scenario, seed, planted_name);
     options.trace_always = o.keep_traces;
@@ -243,7 +248,12 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
   std::optional<size_t>
       detected_index;  // planted: index in `seeds` of the first failing seed, once all before it ran
   const auto wall_start = std::chrono::steady_clock::now();
+  std::optional<sc::RunResult> app_error;  // the first run that found a problem with the app itself
   run_seeds(seeds, o.jobs, run_one, [&](const sc::RunResult& r) {
+    if (!r.app_error.empty()) {
+      app_error = r;
+      return false;
+    }
     if (!o.record_dir.empty()) write_sim_run(o, r, planted_name);
     tally.add(r);
     done_seeds.insert(r.seed);
@@ -272,6 +282,11 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
     return true;
   });
   progress.finish();
+  if (app_error) {
+    error(fmt::format("seed {}: {}\n  reproduce: {}", app_error->seed, app_error->app_error,
+                      app_error->reproduce));
+    return kExitUsage;
+  }
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 
   print_table(tally);
@@ -295,12 +310,7 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
     // The detailed run (the first failing seed, else the first seed) is run again here with its timeline: a
     // seed is a pure function, so this is the same run the workers did.
     const uint64_t detailed_seed = tally.failures.empty() ? seeds.front() : tally.failures.front().seed;
-    sc::RunOptions options;
-    options.app = app;
-    options.program = o.program;
-    options.seed = detailed_seed;
-    options.planted = planted;
-    options.scenario_file = o.scenario;
+    sc::RunOptions options = base_run_options(detailed_seed);
     options.timeline = true;
     sc::RunResult detailed = sc::run_scenario(scenario, options);
     sc::ReportInput input;
@@ -332,12 +342,7 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
       std::printf("shrink: no failing seed to shrink\n");
     } else {
       const uint64_t seed = tally.failures.front().seed;
-      sc::RunOptions options;
-      options.app = app;
-      options.program = o.program;
-      options.seed = seed;
-      options.planted = planted;
-      options.scenario_file = o.scenario;
+      const sc::RunOptions options = base_run_options(seed);
       std::printf("shrinking seed %llu's fault plan (%zu fault(s); at most %d runs)\n",
                   static_cast<unsigned long long>(seed), tally.failures.front().fault_plan.size(),
                   o.shrink_max_runs);

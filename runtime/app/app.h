@@ -157,6 +157,9 @@ struct AgentInfo {
   std::string supervisor;
   std::vector<std::string> sinks;
   std::string description;
+  // Topics its stream re-partitions or passes through (group_by, through), once the body reached them: the
+  // agent reads these too.
+  std::vector<std::string> relays;
 };
 struct TopicInfo {
   std::string name;
@@ -165,6 +168,13 @@ struct TopicInfo {
   int32_t partitions = -1;  // when the app creates it
   std::string key_codec;
   std::string value_codec;
+};
+struct TableInfo {
+  std::string name;
+  std::string kind;       // "table", "global", "set"
+  std::string changelog;  // `{id}-{name}-changelog`
+  std::string source;     // the topic it is partitioned like ("" for a GlobalTable)
+  std::string help;
 };
 
 class App {
@@ -248,12 +258,21 @@ class App {
   // app.agent<std::string, Withdrawal, WithdrawalResult>("withdraw", body).
   template <typename K, typename V, typename R = NoReply, typename F>
   Agent<K, V, R> agent(const std::string& name, F body, AgentOptions<R> options = {}) {
+    return agent<R>(name, agent_topic<K, V>(name), std::move(body), std::move(options));
+  }
+  // The topic `{id}-{name}` of the agent `name` declared without a source (above), declared now so a table
+  // can be partitioned like it before the agent's body, which writes the table, is declared:
+  //
+  //   auto requests = app.agent_topic<std::string, Withdrawal>("withdraw");
+  //   auto balances = app.table<std::string, int64_t>("balances", requests);
+  //   app.agent<WithdrawalResult>("withdraw", requests, [=](Stream<std::string, Withdrawal>& s, ...) {...});
+  template <typename K, typename V>
+  Topic<K, V> agent_topic(const std::string& name) {
     TopicOptions topic_options;
     topic_options.create = true;
     topic_options.key_codec = app_internal::internal_codec_kind<K>();
     topic_options.value_codec = app_internal::internal_codec_kind<V>();
-    return agent<R>(name, topic<K, V>(settings().id + "-" + name, topic_options), std::move(body),
-                    std::move(options));
+    return topic<K, V>(settings().id + "-" + name, topic_options);
   }
 
   // A table partitioned like `source` (its changelog gets the source's partition count; an existing changelog
@@ -268,6 +287,31 @@ class App {
     return Table<K, V>(engine_.get(), engine_->tables().declare(std::move(decl)),
                        std::move(options.default_value));
   }
+  // The internal topic `{id}-{source}-{name}-repartition` that `group_by(key_fn, name)` in an agent reading
+  // `source` re-partitions through, declared now so that a table can be partitioned like it: Faust's table
+  // written after a group_by.
+  //
+  //   auto views = app.topic<std::string, PageView>("page-views");
+  //   auto by_page = app.repartition_topic<std::string>(views, "page");
+  //   auto counts = app.table<std::string, int64_t>("page-counts", by_page);
+  //   app.agent("count", views, [=](Stream<std::string, PageView>& stream) {
+  //     for (auto& event : stream.group_by([](auto& e) { return e.value().page(); }, "page"))
+  //       counts.add(event.key(), 1);
+  //   });
+  //
+  // `partitions` as group_by's (-1: AppSettings::topic_partitions); the key codec is group_by's default.
+  template <typename K2, typename K, typename V>
+  Topic<K2, V> repartition_topic(const Topic<K, V>& source, const std::string& name,
+                                 int32_t partitions = -1) {
+    const CodecKind key_kind = app_internal::internal_codec_kind<K2>();
+    const CodecKind value_kind = app_internal::internal_codec_kind<V>();
+    app_internal::TopicDecl* decl =
+        engine_->declare_repartition(source.name(), name, partitions, std::string(codec_kind_name(key_kind)),
+                                     std::string(codec_kind_name(value_kind)));
+    return Topic<K2, V>(engine_.get(), decl, app_internal::codec_or_die<K2>(key_kind, decl->name),
+                        app_internal::codec_or_die<V>(value_kind, decl->name));
+  }
+
   // A GlobalTable: every worker holds all its partitions (options.partitions, default topic_partitions).
   template <typename K, typename V>
   GlobalTable<K, V> global_table(const std::string& name, TableOptions<V> options = {}) {
@@ -316,6 +360,7 @@ class App {
   [[nodiscard]] std::vector<TopicPartition> assignment() const { return engine_->assignment(); }
   [[nodiscard]] std::vector<AgentInfo> agents() const;
   [[nodiscard]] std::vector<TopicInfo> topics() const;
+  [[nodiscard]] std::vector<TableInfo> tables() const;
   void set_log_sink(LogSink sink) { engine_->set_log_sink(std::move(sink)); }
   AppLog& log() { return engine_->log(); }
   Engine& engine() { return *engine_; }

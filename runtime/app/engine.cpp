@@ -87,15 +87,15 @@ void Engine::declare_timer(TimerDecl timer) {
   timers_.push_back(std::make_unique<TimerDecl>(std::move(timer)));
 }
 
-TopicDecl* Engine::declare_repartition(const AgentDecl& agent, const std::string& name, int32_t partitions,
-                                       const std::string& key_codec, const std::string& value_codec) {
+TopicDecl* Engine::declare_repartition(const std::string& source_topic, const std::string& name,
+                                       int32_t partitions, const std::string& key_codec,
+                                       const std::string& value_codec) {
   TopicDecl spec;
   spec.internal = true;
   spec.partitions = partitions;
   spec.key_codec = key_codec;
   spec.value_codec = value_codec;
-  return declare_topic(settings_.id + "-" + agent.source->name + "-" + name + "-repartition",
-                       std::move(spec));
+  return declare_topic(settings_.id + "-" + source_topic + "-" + name + "-repartition", std::move(spec));
 }
 
 Engine::Relay Engine::relay(AgentDecl& agent, TopicDecl* topic) {

@@ -127,7 +127,7 @@ class Engine final : private RebalanceListener {
   app_internal::AgentDecl* declare_agent(app_internal::AgentDecl agent);
   void declare_timer(app_internal::TimerDecl timer);
   // Declares the internal repartition topic `{id}-{source}-{name}-repartition` of a group_by.
-  app_internal::TopicDecl* declare_repartition(const app_internal::AgentDecl& agent, const std::string& name,
+  app_internal::TopicDecl* declare_repartition(const std::string& source_topic, const std::string& name,
                                                int32_t partitions, const std::string& key_codec,
                                                const std::string& value_codec);
   // A relay of `agent` through `topic` (group_by, through): the agent's buffer fed by the topic; `created` is

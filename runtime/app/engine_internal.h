@@ -14,6 +14,8 @@ namespace mephisto {
 inline constexpr int32_t kMaxPollRecords = 500;
 // How long one poll waits for records; bounds how quickly the poll fiber notices stop() and resubscriptions.
 inline constexpr int64_t kPollTimeoutMs = 100;
+// Between attempts to start ask()'s reply topic and consumer when a broker is missing (Replies::ask).
+inline constexpr int64_t kReplyStartRetryMs = 1000;
 inline constexpr int64_t kAdminTimeoutMs = 30000;
 // How long the poll fiber waits for full buffers to drain before it pauses their partitions (wait_for_room).
 inline constexpr int64_t kFlowControlGraceMs = 1000;

@@ -31,6 +31,15 @@ void release(EventCore* core) {
 
 }  // namespace app_internal
 
+namespace {
+// Events whose processing the worker's stop cut short (an ask it could not finish): not acked when released,
+// so the partition's next owner processes them again rather than the final commit passing them (at least
+// once).
+void leave_unacked(const std::vector<EventCore*>& events) {
+  for (EventCore* event : events) event->ack_on_release = false;
+}
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------------------------
 // The current events of a fiber
 
@@ -246,7 +255,13 @@ void Engine::yield(app_internal::AgentDecl& agent, const std::string& value_byte
 }
 
 Result<std::optional<std::string>> Engine::ask(ProducerRecord record, int64_t timeout_ms) {
-  if (!running_ || stopping_) return Error::of(ErrorCode::kState, "ask: the worker is not running");
+  // Allowed while a graceful stop drains the agents (stopping_): an event in flight finishes its asks, and
+  // the final commit covers it. The reply consumer stops after the drain (shutdown), and asks fail from then
+  // on.
+  if (!running_ || failed_) {
+    leave_unacked(current());
+    return Error::of(ErrorCode::kState, "ask: the worker is not running");
+  }
   if (exactly_once()) {
     // The request would sit in this worker's open transaction, invisible to the agent asked, while the
     // transaction waits for the asker to finish: it could only time out.
@@ -258,6 +273,7 @@ Result<std::optional<std::string>> Engine::ask(ProducerRecord record, int64_t ti
   ++stats_.asks;
   auto reply = replies_->ask(std::move(record), timeout_ms);
   if (reply.code() == ErrorCode::kTimedOut) ++stats_.ask_timeouts;
+  if (reply.code() == ErrorCode::kState) leave_unacked(current());
   return reply;
 }
 
@@ -329,8 +345,21 @@ void Engine::Replies::poll_loop() {
 
 Result<std::optional<std::string>> Engine::Replies::ask(ProducerRecord record, int64_t timeout_ms) {
   if (stopped_) return Error::of(ErrorCode::kState, "ask: the worker is stopping");
-  if (Status started = start(); !started.ok()) return started.error();
   Scheduler& scheduler = *engine_.env_.scheduler;
+  const int64_t deadline_ms = engine_.env_.clock->now_ms() + timeout_ms;
+  // The reply topic cannot always be created at once — a broker down leaves too few for its replication
+  // factor —, which passes: retried until the ask's own deadline, then a timeout like any missing reply (so a
+  // caller's retry policy covers both).
+  Status started = start();
+  while (!started.ok() && !stopped_ && engine_.env_.clock->now_ms() + kReplyStartRetryMs < deadline_ms) {
+    scheduler.park_until(engine_.env_.clock->now_ms() + kReplyStartRetryMs);
+    started = start();
+  }
+  if (stopped_) return Error::of(ErrorCode::kState, "ask: the worker is stopping");
+  if (!started.ok()) {
+    return Error::of(ErrorCode::kTimedOut, "ask: no reply topic within " + std::to_string(timeout_ms) +
+                                               " ms: " + started.error().message);
+  }
   const std::string correlation_id = id_prefix_ + std::to_string(next_id_++);
   record.headers.push_back({kReplyToHeader, topic_});
   record.headers.push_back({kCorrelationIdHeader, correlation_id});
@@ -341,7 +370,6 @@ Result<std::optional<std::string>> Engine::Replies::ask(ProducerRecord record, i
     pending_.erase(correlation_id);
     return sent.error();
   }
-  const int64_t deadline_ms = engine_.env_.clock->now_ms() + timeout_ms;
   while (!pending.done && !stopped_ && engine_.env_.clock->now_ms() < deadline_ms)
     scheduler.park_until(deadline_ms);
   pending_.erase(correlation_id);

@@ -10,6 +10,7 @@
 // state, no std::*_distribution), because a seed must reproduce a whole run.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -65,5 +66,21 @@ struct ScenarioSupport {
   // nullopt if `actual` is not a value of this table at all. Unset: values are compared for equality only.
   std::function<std::optional<int>(std::string_view actual, std::string_view expected)> compare;
 };
+
+// For models of tables that hold integers (Table<K, int64_t> stores them as decimal text): the whole of
+// `text` as a decimal integer (nullopt if it is not one), and a ScenarioSupport::compare ordering two such
+// values.
+[[nodiscard]] inline std::optional<int64_t> parse_decimal(std::string_view text) {
+  int64_t value = 0;
+  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (err != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+[[nodiscard]] inline std::optional<int> compare_decimal(std::string_view actual, std::string_view expected) {
+  const auto a = parse_decimal(actual);
+  const auto e = parse_decimal(expected);
+  if (!a || !e) return std::nullopt;
+  return *a < *e ? -1 : *a > *e ? 1 : 0;
+}
 
 }  // namespace mephisto

@@ -52,9 +52,9 @@ Stream<K2, V> Stream<K, V>::group_by(F key_fn, const std::string& name, std::opt
   Engine* engine = source_->engine;
   const CodecKind key_kind = key_codec.value_or(app_internal::internal_codec_kind<K2>());
   const CodecKind value_kind = app_internal::internal_codec_kind<V>();
-  app_internal::TopicDecl* decl =
-      engine->declare_repartition(*source_->agent, name, partitions, std::string(codec_kind_name(key_kind)),
-                                  std::string(codec_kind_name(value_kind)));
+  app_internal::TopicDecl* decl = engine->declare_repartition(source_->agent->source->name, name, partitions,
+                                                              std::string(codec_kind_name(key_kind)),
+                                                              std::string(codec_kind_name(value_kind)));
   Topic<K2, V> topic(engine, decl, app_internal::codec_or_die<K2>(key_kind, decl->name),
                      app_internal::codec_or_die<V>(value_kind, decl->name));
   return app_internal::relay_through<K, V, K2>(

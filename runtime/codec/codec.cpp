@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/wire_format_lite.h>
 
@@ -159,8 +160,15 @@ namespace codec_internal {
 
 std::string encode_protobuf_binary(const Message& message) {
   std::string bytes;
-  if (!message.SerializeToString(&bytes))
-    encode_invariant_broken("protobuf", message, "SerializeToString failed");
+  {
+    // Deterministic: map fields in key order, so equal messages give equal bytes (tables compare and
+    // compact by bytes; the simulator's oracles compare runs byte for byte).
+    google::protobuf::io::StringOutputStream raw(&bytes);
+    google::protobuf::io::CodedOutputStream out(&raw);
+    out.SetSerializationDeterministic(true);
+    if (!message.SerializeToCodedStream(&out))
+      encode_invariant_broken("protobuf", message, "SerializeToCodedStream failed");
+  }
   return bytes;
 }
 

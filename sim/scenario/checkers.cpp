@@ -16,6 +16,7 @@ namespace mephisto::sim::scenario {
 namespace {
 
 using mephisto::scenario::ABORTED_READS;
+using mephisto::scenario::DIFFERENTIAL;
 using mephisto::scenario::DUPLICATES;
 using mephisto::scenario::INCONSISTENT_OFFSETS;
 using mephisto::scenario::LIVENESS;
@@ -27,7 +28,7 @@ using mephisto::scenario::UNSEEN;
 
 constexpr size_t kMaxExamples = 5;
 constexpr int kFirstInvariant = DUPLICATES;
-constexpr int kLastInvariant = LIVENESS;
+constexpr int kLastInvariant = DIFFERENTIAL;
 
 // The violations of one invariant: all counted, the earliest kMaxExamples kept (evidence without a time,
 // found only in the final log, after the timed ones; ties in the order found).
@@ -152,6 +153,7 @@ class Checker {
     }
     check_unseen();
     check_liveness();
+    check_differential();
     // Absence of evidence proves nothing when part of the history is missing.
     for (int inv : {LOST_WRITES, ABORTED_READS, INCONSISTENT_OFFSETS, NON_MONOTONIC, POLL_SKIPS, UNSEEN}) {
       Raw& r = raw_[inv];
@@ -508,6 +510,41 @@ class Checker {
     r.findings.add(-1, [&] { return r.note; });
   }
 
+  void check_differential() {
+    if (!in_.differential) return;
+    const DifferentialOutcome& d = *in_.differential;
+    Raw& r = raw_[DIFFERENTIAL];
+    r.note = d.note;
+    if (!d.undecided.empty()) {
+      r.undecided = true;
+      r.note = d.undecided;
+      return;
+    }
+    for (int64_t i = 0; i < d.differences; ++i) {
+      r.findings.add(-1, [&] {
+        return i < static_cast<int64_t>(d.examples.size()) ? d.examples[static_cast<size_t>(i)]
+                                                           : std::string();
+      });
+    }
+    if (d.differences > 0) return;
+    if (d.allowed_duplicates > 0) {
+      r.allowed = true;
+      r.findings.add(-1, [&] {
+        return fmt::format("{} output record(s) came out again (at least once allows a replay)",
+                           d.allowed_duplicates);
+      });
+    }
+    if (d.allowed_table_differences > 0) {
+      r.allowed = true;
+      r.findings.add(-1, [&] {
+        return fmt::format(
+            "{} table entr(ies) off the reference (at least once: a worker that lost a partition is "
+            "not fenced from its changelog), first: {}",
+            d.allowed_table_differences, d.allowed_table_example);
+      });
+    }
+  }
+
  public:
   [[nodiscard]] bool table_checked() const { return table_checked_; }
 
@@ -553,7 +590,9 @@ std::vector<Verdict> run_checkers(const CheckInput& input, const std::vector<Inv
     v.invariant = static_cast<Invariant>(inv);
     const bool is_expected = contains(expected, inv);
     const bool checked = checks.empty() || contains(checks, inv) || is_expected;
-    if (!checked || (inv == TABLE_ORACLE && !checker.table_checked())) {
+    const bool skipped =
+        (inv == TABLE_ORACLE && !checker.table_checked()) || (inv == DIFFERENTIAL && !input.differential);
+    if (!checked || skipped) {
       v.status = VerdictStatus::kNotChecked;
       if (checked) v.note = raw[inv].note;
       out.push_back(std::move(v));

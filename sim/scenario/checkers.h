@@ -24,6 +24,9 @@
 //   input log. Allowed when !exactly_once: values above (inputs counted again) and below (a late changelog
 //   write from a worker that lost the partition: nothing fences it at least once).
 // - liveness: the run settled (group lag zero, no open transaction on output/changelog) within the bound.
+// - differential: the outcome of the differential oracle (differential.h), run by the runner before the
+//   checkers: differences violate it, replayed records under at least once are allowed, a reference run that
+//   did not settle or disagreed with the other leaves it undecided.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +67,21 @@ using TopicLog = std::map<int32_t, std::vector<LogRecord>>;  // partition -> rec
 // leader are read from the replica with the longest log. Unknown topic: empty.
 [[nodiscard]] TopicLog read_final_log(const Cluster& cluster, const std::string& topic);
 
+// The differential oracle's outcome for a run (differential.h).
+struct DifferentialOutcome {
+  int64_t differences = 0;
+  std::vector<std::string> examples;  // the first few differences, readable
+  int64_t allowed_duplicates = 0;     // records left out as replays (at least once)
+  // Table entries off the reference at least once (a late changelog write of a worker that lost the
+  // partition: unfenced at least once), and the first of them.
+  int64_t allowed_table_differences = 0;
+  std::string allowed_table_example;
+  std::string undecided;  // why the oracle could not decide ("" if it could)
+  // The undecided verdict is the app's fault: two reference runs disagreed (a problem with the app, exit 2).
+  bool nondeterministic = false;
+  std::string note;
+};
+
 struct CheckInput {
   const History* history = nullptr;
   // The app's model (its result per input, its table fold); nullptr or unset parts: those checks are skipped
@@ -86,10 +104,12 @@ struct CheckInput {
   int64_t settled_after_ms = -1;  // from the heal
   int64_t liveness_bound_ms = 0;
   std::string not_settled_why;  // what was still missing at the bound
+  // The differential oracle's outcome, when it ran (nullopt: DIFFERENTIAL is not checked).
+  std::optional<DifferentialOutcome> differential;
 };
 
-// One verdict per invariant (DUPLICATES..LIVENESS, in enum order). Invariants not in `checks` (empty: all)
-// are kNotChecked; those in `expected` become kExpectedSeen / kExpectedMissing.
+// One verdict per invariant (DUPLICATES..DIFFERENTIAL, in enum order). Invariants not in `checks` (empty:
+// all) are kNotChecked; those in `expected` become kExpectedSeen / kExpectedMissing.
 [[nodiscard]] std::vector<Verdict> run_checkers(const CheckInput& input, const std::vector<Invariant>& checks,
                                                 const std::vector<Invariant>& expected);
 

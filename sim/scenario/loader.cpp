@@ -410,6 +410,18 @@ std::vector<std::pair<std::string, std::string>> recorded_scenario_settings(cons
   return out;
 }
 
+SimKafkaConfig scenario_cluster(const Scenario& s) {
+  SimKafkaConfig config;
+  config.brokers = s.cluster().brokers();
+  config.default_replication_factor = static_cast<int16_t>(s.cluster().replication_factor());
+  config.min_insync_replicas = static_cast<int16_t>(s.cluster().min_insync_replicas());
+  config.unclean_leader_election = s.cluster().unclean_leader_election();
+  config.replica_lag_time_max_ms = s.cluster().replica_lag_time_max_ms();
+  config.latency_min_ms = s.cluster().latency_min_ms();
+  config.latency_max_ms = s.cluster().latency_max_ms();
+  return config;
+}
+
 AppSettings scenario_settings(const Scenario& scenario, const AppSettings& base) {
   AppSettings s = base;
   for (const auto& [name, value] : recorded_scenario_settings(scenario)) (void)set_setting(s, name, value);

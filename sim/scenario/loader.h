@@ -12,6 +12,7 @@
 #include "runtime/app/app.h"
 #include "runtime/app/settings.h"
 #include "runtime/seam/result.h"
+#include "sim/sim_kafka.h"
 
 namespace mephisto::sim::scenario {
 
@@ -30,6 +31,8 @@ using mephisto::scenario::Scenario;
 // Reads and parses a file. Errors: kInvalidArg if unreadable, else as parse_scenario.
 [[nodiscard]] Result<Scenario> load_scenario_file(const std::string& path,
                                                   const std::vector<AppDefinition>& apps);
+// The simulated cluster the scenario describes (brokers, replication, min.insync, latencies, elections).
+[[nodiscard]] SimKafkaConfig scenario_cluster(const Scenario& scenario);
 // The settings a scenario's workers run with: `base` (the app's defaults) with the simulator's short timeouts
 // (10 s session, 1 s heartbeat and commit interval, 30 s max.poll.interval: virtual time stays short), the
 // scenario's topic layout, then the scenario's own app.settings. The loader validates the result

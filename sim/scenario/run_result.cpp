@@ -57,6 +57,8 @@ std::string invariant_name(Invariant invariant) {
       return "table-oracle";
     case mephisto::scenario::LIVENESS:
       return "liveness";
+    case mephisto::scenario::DIFFERENTIAL:
+      return "differential";
     default:
       return "unspecified";
   }

@@ -75,6 +75,9 @@ struct RunResult {
   std::string planted;                  // the planted bug's name, "" if none
   std::string reproduce;                // one line: `mephisto sim <file> --seed S [--planted NAME]`
   bool passed = false;                  // no verdict fails
+  // A problem with the app rather than a verdict on the run (e.g. the differential oracle's reference runs
+  // disagreed: the app is not deterministic). `mephisto sim` prints it and exits 2. "" if none.
+  std::string app_error;
   std::vector<Verdict> verdicts;        // one per invariant, in enum order
   std::vector<std::string> fault_plan;  // the faults this seed ran, one line each
   std::vector<TimelineEvent> timeline;  // sorted by time

@@ -13,15 +13,17 @@
 
 #include "runtime/app/settings.h"
 #include "runtime/seam/random.h"
+#include "runtime/trace/trace_writer.h"
 #include "sim/app/app_harness.h"
 #include "sim/client/sim_broker_client.h"
 #include "sim/cluster/cluster.h"
 #include "sim/history.h"
 #include "sim/network.h"
 #include "sim/scenario/checkers.h"
+#include "sim/scenario/differential.h"
 #include "sim/scenario/faults.h"
 #include "sim/scenario/loader.h"
-#include "runtime/trace/trace_writer.h"
+#include "sim/scenario/settle.h"
 
 namespace mephisto::sim::scenario {
 namespace {
@@ -90,12 +92,6 @@ std::map<TopicPartition, int64_t> nonempty(const std::map<TopicPartition, int64_
   return out;
 }
 
-std::string describe(const std::map<TopicPartition, int64_t>& offsets) {
-  std::string out = "{";
-  for (const auto& [tp, offset] : offsets) out += fmt::format(" {}/{}={}", tp.topic, tp.partition, offset);
-  return out + " }";
-}
-
 // The workload: a producer process writing the scenario's events at its rate, counting acks and failures.
 struct Workload {
   ProcessId process = kWorld;
@@ -141,6 +137,19 @@ void start_workload(AppHarness& h, const Scenario& s, const ScenarioSupport& app
   ex.start(workload.process);
 }
 
+// The invariants a run checks: the scenario's `check` list, or, if it has none, every invariant but
+// DIFFERENTIAL — which costs two reference runs per seed and joins only when the app has no model of its own
+// to be held to (no input_of_result, no fold).
+std::vector<Invariant> checks_of(const Scenario& s, const ScenarioSupport& support) {
+  std::vector<Invariant> checks;
+  for (int v : s.check()) checks.push_back(static_cast<Invariant>(v));
+  for (int v : s.expect_violation()) checks.push_back(static_cast<Invariant>(v));
+  if (!s.check().empty()) return checks;
+  for (int v = ms::DUPLICATES; v <= ms::LIVENESS; ++v) checks.push_back(static_cast<Invariant>(v));
+  if (!support.input_of_result && !support.fold) checks.push_back(ms::DIFFERENTIAL);
+  return checks;
+}
+
 }  // namespace
 
 std::string reproduce_line(const std::string& program, const std::string& scenario_file, uint64_t seed,
@@ -172,13 +181,7 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
 
   AppHarnessOptions harness_options;
   harness_options.seed = options.seed;
-  harness_options.kafka.brokers = s.cluster().brokers();
-  harness_options.kafka.default_replication_factor = static_cast<int16_t>(s.cluster().replication_factor());
-  harness_options.kafka.min_insync_replicas = static_cast<int16_t>(s.cluster().min_insync_replicas());
-  harness_options.kafka.unclean_leader_election = s.cluster().unclean_leader_election();
-  harness_options.kafka.replica_lag_time_max_ms = s.cluster().replica_lag_time_max_ms();
-  harness_options.kafka.latency_min_ms = s.cluster().latency_min_ms();
-  harness_options.kafka.latency_max_ms = s.cluster().latency_max_ms();
+  harness_options.kafka = scenario_cluster(s);
   harness_options.max_kept_events = options.trace_path.empty() ? 0 : 300'000;
   harness_options.planted = options.planted;
   // Recording (`mephisto sim --trace`): stamped on global virtual time; created before the harness, whose
@@ -215,6 +218,12 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
   const std::string changelog = support.table.empty() ? "" : group + "-" + support.table + "-changelog";
   const AppSettings effective = scenario_settings(s, app.default_settings());
   const bool exactly_once = effective.processing_guarantee == ProcessingGuarantee::kExactlyOnce;
+  const std::vector<Invariant> checks = checks_of(s, support);
+  const bool differential = std::find(checks.begin(), checks.end(), ms::DIFFERENTIAL) != checks.end();
+  // For the differential oracle the run settles only once every topic the group reads (repartition and
+  // agent topics too) is consumed and no table's transaction is open: its outputs are then final.
+  const std::vector<std::string> changelogs =
+      differential ? changelog_topics(app, s) : std::vector<std::string>{};
 
   if (!h.create_topic({input_topic, s.cluster().input_partitions(), rf, {}}).ok() ||
       !h.create_topic({output_topic, s.cluster().output_partitions(), rf, {}}).ok()) {
@@ -265,10 +274,19 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
     const bool open_changelog =
         !changelog.empty() && !no_open_transaction(h, changelog, s.cluster().input_partitions());
     settled = committed == ends && !open_output && !open_changelog;
+    if (!settled) {
+      why = "group committed " + describe_offsets(committed) + ", input ends " + describe_offsets(ends) +
+            (open_output ? ", a transaction open on " + output_topic : "") +
+            (open_changelog ? ", a transaction open on " + changelog : "");
+      continue;
+    }
+    if (differential) {
+      std::set<std::string> others = consumed_topics(h);
+      others.erase(input_topic);
+      why = unsettled(h, group, others, changelogs);
+      settled = why.empty();
+    }
     if (settled) break;
-    why = "group committed " + describe(committed) + ", input ends " + describe(ends) +
-          (open_output ? ", a transaction open on " + output_topic : "") +
-          (open_changelog ? ", a transaction open on " + changelog : "");
   }
   const int64_t settled_at = settled ? h.now_ms() : -1;
 
@@ -291,8 +309,14 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
   input.settled_after_ms = settled ? settled_at - healed_at : -1;
   input.liveness_bound_ms = bound;
   input.not_settled_why = why;
-  std::vector<Invariant> checks;
-  for (int v : s.check()) checks.push_back(static_cast<Invariant>(v));
+  if (differential) {
+    std::map<std::string, TopicLog> changelog_logs;
+    for (const std::string& topic : changelogs)
+      changelog_logs[topic] = read_final_log(h.kafka().cluster(), topic);
+    const Observed faulty = observe({{output_topic, input.output_log}}, changelog_logs);
+    input.differential = differential_check(s, app, input.input_log, faulty, exactly_once, options.seed);
+    result.app_error = input.differential->nondeterministic ? input.differential->undecided : "";
+  }
   std::vector<Invariant> expected;
   for (int v : s.expect_violation()) expected.push_back(static_cast<Invariant>(v));
   result.verdicts = run_checkers(input, checks, expected);

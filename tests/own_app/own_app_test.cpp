@@ -68,11 +68,35 @@ TEST_F(OwnApp, TheModelFindsAnActorLocalCacheInFrontOfTheTable) {
   EXPECT_THAT(ran.output, HasSubstr("paytotals-cached.textproto --seed "));
 }
 
+TEST_F(OwnApp, TheDifferentialOracleFindsTheCacheWithoutAModel) {
+  // Only DIFFERENTIAL is checked: the faulty run against fault-free runs of the same app, no model involved.
+  const Ran ran =
+      run("sim " + scenario("paytotals-cached-differential") + " --seeds 20 --jobs 2 -q" + traces());
+  EXPECT_EQ(ran.exit_code, 1) << ran.output;
+  EXPECT_THAT(ran.output, HasSubstr("verdict: FAIL"));
+  EXPECT_THAT(ran.output, HasSubstr("differential VIOLATED: "));
+  EXPECT_THAT(ran.output, ::testing::ContainsRegex("table-oracle +\\(not checked\\)"));
+}
+
+TEST_F(OwnApp, TheDifferentialOracleHoldsTheCorrectAppToItsReference) {
+  const Ran ran = run("sim " + scenario("paytotals-differential") + " --seeds 12 --jobs 2 -q" + traces());
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_THAT(ran.output, ::testing::ContainsRegex("differential +12 "));
+}
+
+TEST_F(OwnApp, AnAppThatIsNotDeterministicIsRefusedByTheDifferentialOracle) {
+  const Ran ran = run("sim " + scenario("arrival-order") + " --seeds 4 --jobs 1 -q" + traces());
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_THAT(ran.output, HasSubstr("app 'arrival-order' is not deterministic: two fault-free reference runs "
+                                    "over the same input disagree"));
+  EXPECT_THAT(ran.output, HasSubstr("reproduce: "));
+}
+
 TEST_F(OwnApp, AScenarioForAnAppTheBinaryLacksIsRefusedWithTheAppsItHas) {
   const Ran ran = run("sim " + std::string(MEPHISTO_SOURCE_DIR) + "/scenarios/flagship.textproto --seed 1");
   EXPECT_EQ(ran.exit_code, 2) << ran.output;
   EXPECT_THAT(ran.output, HasSubstr("app.name is 'tablecount', which this binary does not have; apps it can "
-                                    "simulate: paytotals, paytotals-cached"));
+                                    "simulate: paytotals, paytotals-cached, arrival-order"));
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 // "paytotals-cached" is the same app with a bug users write: an actor-local cache in front of the table (the
 // total is read from the cache, not the table), which is right until a partition moves or a worker restarts.
 // The model oracle must find it.
-#include <charconv>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,23 +20,19 @@ using mephisto::AppSettings;
 using mephisto::ProcessingGuarantee;
 using mephisto::ScenarioSupport;
 using mephisto::Stream;
+using mephisto::TopicOptions;
 using mephisto::WorkloadRecord;
 using mephisto::WorkloadShape;
 
 constexpr const char* kPayments = "payments";
 constexpr const char* kReceipts = "receipts";
 
-std::optional<int64_t> parse_int(std::string_view text) {
-  int64_t value = 0;
-  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (err != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 // A payment's value is "<payment id>:<amount in cents>"; its receipt "<payment id> <account total after it>".
 int64_t amount_of(const std::string& payment) {
   const auto colon = payment.find(':');
-  return colon == std::string::npos ? 0 : parse_int(std::string_view(payment).substr(colon + 1)).value_or(0);
+  return colon == std::string::npos
+             ? 0
+             : mephisto::parse_decimal(std::string_view(payment).substr(colon + 1)).value_or(0);
 }
 std::string id_of(std::string_view payment_or_receipt) {
   return std::string(payment_or_receipt.substr(0, payment_or_receipt.find_first_of(": ")));
@@ -61,14 +56,9 @@ ScenarioSupport paytotals_scenario() {
   support.fold = [](const WorkloadRecord& payment, std::map<std::string, std::string>& totals) {
     if (!payment.key) return;
     std::string& total = totals[*payment.key];
-    total = std::to_string(parse_int(total).value_or(0) + amount_of(payment.value));
+    total = std::to_string(mephisto::parse_decimal(total).value_or(0) + amount_of(payment.value));
   };
-  support.compare = [](std::string_view actual, std::string_view expected) -> std::optional<int> {
-    const auto a = parse_int(actual);
-    const auto e = parse_int(expected);
-    if (!a || !e) return std::nullopt;
-    return *a < *e ? -1 : *a > *e ? 1 : 0;
-  };
+  support.compare = mephisto::compare_decimal;
   return support;
 }
 
@@ -101,10 +91,45 @@ AppDefinition paytotals_app(const std::string& name, bool cached) {
   return definition;
 }
 
+// "arrival-order": numbers each payment by its arrival at the worker, across partitions. Not a function of
+// its input in per-partition order (how partitions interleave decides the numbers): the differential oracle
+// finds its two reference runs disagree and refuses to judge it (exit 2), rather than blame the faults.
+AppDefinition arrival_order_app() {
+  AppDefinition definition;
+  definition.name = "arrival-order";
+  definition.description = "numbers payments in the order they arrive at the worker (not deterministic)";
+  definition.default_settings = [] {
+    AppSettings settings;
+    settings.id = "arrival-order";
+    settings.processing_guarantee = ProcessingGuarantee::kExactlyOnce;
+    return settings;
+  };
+  definition.define = [](App& app) {
+    TopicOptions create;
+    create.create = true;
+    auto payments = app.topic<std::string, std::string>(kPayments, create);
+    auto receipts = app.topic<std::string, std::string>(kReceipts, create);
+    app.agent("number", payments, [receipts](Stream<std::string, std::string>& stream) {
+      int64_t arrived = 0;
+      for (auto& payment : stream) {
+        (void)receipts.send(payment.key(), "#" + std::to_string(++arrived) + " " + id_of(payment.value()));
+      }
+    });
+  };
+  ScenarioSupport support = paytotals_scenario();  // the workload; no model
+  support.input_of_result = nullptr;
+  support.input_id = nullptr;
+  support.table.clear();
+  support.fold = nullptr;
+  support.compare = nullptr;
+  definition.scenario = std::move(support);
+  return definition;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  static const std::vector<AppDefinition> apps = {paytotals_app("paytotals", false),
-                                                  paytotals_app("paytotals-cached", true)};
+  static const std::vector<AppDefinition> apps = {
+      paytotals_app("paytotals", false), paytotals_app("paytotals-cached", true), arrival_order_app()};
   return mephisto::main(apps, argc, argv);
 }

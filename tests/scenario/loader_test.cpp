@@ -89,7 +89,7 @@ TEST(ScenarioLoader, AppAndSettingsAreChecked) {
   EXPECT_THAT(
       error_of("app { name: \"fraudwatch\" }"),
       HasSubstr("bad.textproto:1:7: app.name is 'fraudwatch', which this binary does not have; apps it "
-                "can simulate: tablecount"));
+                "can simulate: wordcount, pageviews, orders, tablecount"));
   EXPECT_THAT(
       error_of("app { name: \"tablecount\" settings { key: \"processing_guarantee\" value: \"twice\" } }"),
       HasSubstr("app.settings: "));
