@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 
+#include "runtime/cli/commands.h"
 #include "runtime/trace/trace_reader.h"
 #include "sim/replay/replayer.h"
 #include "sim/scenario/loader.h"
@@ -18,14 +19,8 @@
 namespace mephisto::cli {
 namespace {
 
-constexpr int kExitOk = 0;
 constexpr int kExitDiverged = 1;
-constexpr int kExitUsage = 2;
 constexpr size_t kLogLinesShown = 40;
-
-void error(const std::string& message) {
-  std::fprintf(stderr, "error: %s\n", message.c_str());
-}
 
 struct Injection {
   replay::InjectedFault fault = replay::InjectedFault::kNone;
@@ -73,13 +68,13 @@ int check_sim_run(const std::string& dir, const std::vector<AppDefinition>& apps
     fields[line.substr(0, colon)] = value;
   }
   if (fields.count("seed") == 0 || fields.count("run_hash") == 0) {
-    error(run_file.string() + ": no seed or run_hash line: not a recording of `mephisto sim --trace`");
+    print_error(run_file.string() + ": no seed or run_hash line: not a recording of `mephisto sim --trace`");
     return kExitUsage;
   }
   const std::string scenario_path = (std::filesystem::path(dir) / kSimScenarioFile).string();
   auto scenario = sim::scenario::load_scenario_file(scenario_path, apps);
   if (!scenario.ok()) {
-    error(scenario_path + ": " + scenario.error().message);
+    print_error(scenario_path + ": " + scenario.error().message);
     return kExitUsage;
   }
   sim::scenario::RunOptions run_options;
@@ -87,13 +82,13 @@ int check_sim_run(const std::string& dir, const std::vector<AppDefinition>& apps
   try {
     run_options.seed = std::stoull(fields["seed"]);
   } catch (const std::exception&) {
-    error(run_file.string() + ": seed '" + fields["seed"] + "' is not a number");
+    print_error(run_file.string() + ": seed '" + fields["seed"] + "' is not a number");
     return kExitUsage;
   }
   if (!fields["planted"].empty() && fields["planted"] != "none") {
     const std::optional<PlantedBug> planted = planted_bug_named(fields["planted"]);
     if (!planted.has_value()) {
-      error(run_file.string() + ": unknown planted bug '" + fields["planted"] + "'");
+      print_error(run_file.string() + ": unknown planted bug '" + fields["planted"] + "'");
       return kExitUsage;
     }
     run_options.planted = *planted;
@@ -137,7 +132,7 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   auto injection = parse_injection(options.inject);
   if (!injection.ok()) {
-    error(injection.error().message);
+    print_error(injection.error().message);
     return kExitUsage;
   }
   const auto wall_start = std::chrono::steady_clock::now();
@@ -147,7 +142,7 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
 
   auto traces = trace::read_trace_dir(options.dir);
   if (!traces.ok()) {
-    error(traces.error().message);
+    print_error(traces.error().message);
     return kExitUsage;
   }
   for (const std::string& skipped : traces->skipped) std::printf("skipped: %s\n", skipped.c_str());
@@ -185,12 +180,12 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
       std::string known;
       for (const AppDefinition& candidate : apps) known += (known.empty() ? "" : ", ") + candidate.name;
       if (!options.app.empty()) {
-        error(fmt::format(
+        print_error(fmt::format(
             "--app {}: this binary has no such app (its apps: {}); incarnation {} was recorded by "
             "app '{}'",
             options.app, known, name, incarnation.header.app_name()));
       } else {
-        error(
+        print_error(
             fmt::format("incarnation {} was recorded by app '{}', which this binary does not have (its apps: "
                         "{}); replay it with the binary that runs that app, or pick one with --app NAME",
                         name, app_name, known));
@@ -199,7 +194,7 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
     }
     auto report = replay::replay_incarnation(incarnation, *definition, replay_options);
     if (!report.ok()) {
-      error(report.error().message);
+      print_error(report.error().message);
       return kExitUsage;
     }
     ++replayed;
@@ -227,7 +222,7 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
       std::printf("  stopped: %s\n", report->fatal->c_str());
       for (const replay::Divergence& divergence : report->divergences) {
         if (divergence.what != "app") continue;
-        error(fmt::format("incarnation {}: {}", name, *report->fatal));
+        print_error(fmt::format("incarnation {}: {}", name, *report->fatal));
         return kExitUsage;
       }
     }
@@ -248,8 +243,8 @@ int run_replay(const ReplayCommandOptions& options, const std::vector<AppDefinit
       first.emplace(*report, *report->first_divergence);
   }
   if (replayed == 0) {
-    error(options.incarnation.empty() ? "no incarnation to replay in " + options.dir
-                                      : "no incarnation " + options.incarnation + " in " + options.dir);
+    print_error(options.incarnation.empty() ? "no incarnation to replay in " + options.dir
+                                            : "no incarnation " + options.incarnation + " in " + options.dir);
     return kExitUsage;
   }
   if (options.print_events) return kExitOk;

@@ -14,6 +14,7 @@
 
 #include "main/replay_command.h"
 #include "main/seed_pool.h"
+#include "runtime/cli/commands.h"
 #include "runtime/seam/planted.h"
 #include "sim/scenario/loader.h"
 #include "sim/scenario/report_html.h"
@@ -26,14 +27,7 @@ namespace {
 namespace sc = sim::scenario;
 namespace ms = mephisto::scenario;
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 constexpr size_t kMaxListedFailures = 10;
-
-void error(const std::string& message) {
-  std::fprintf(stderr, "error: %s\n", message.c_str());
-}
 
 // Counts of each verdict status per invariant over the seeds run, and the first seed that failed each.
 struct Tally {
@@ -141,7 +135,7 @@ void write_sim_run(const SimOptions& o, const sc::RunResult& r, const std::strin
       << "planted: " << (planted_name.empty() ? "none" : planted_name) << "\n"
       << "run_hash: " << fmt::format("{:016x}", r.run_hash) << "\n"
       << "passed: " << (r.passed ? "yes" : "no") << "\n";
-  if (copied || !out) error("--trace " + o.record_dir + ": cannot write the run file");
+  if (copied || !out) print_error("--trace " + o.record_dir + ": cannot write the run file");
 }
 
 std::string trace_path_for(const SimOptions& o, const sc::Scenario& s, uint64_t seed,
@@ -164,12 +158,13 @@ int list_planted() {
 int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
   if (o.list_planted) return list_planted();
   if (o.scenario.empty()) {
-    error("mephisto sim needs a scenario file, e.g. `mephisto sim scenarios/flagship.textproto --seeds 100`");
+    print_error(
+        "mephisto sim needs a scenario file, e.g. `mephisto sim scenarios/flagship.textproto --seeds 100`");
     return kExitUsage;
   }
   Result<sc::Scenario> loaded = sc::load_scenario_file(o.scenario, apps);
   if (!loaded.ok()) {
-    error(loaded.error().message);
+    print_error(loaded.error().message);
     return kExitUsage;
   }
   const sc::Scenario& scenario = *loaded;
@@ -180,13 +175,13 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
     if (!bug) {
       std::string names;
       for (const PlantedBugInfo& info : planted_bugs()) names += " " + std::string(info.name);
-      error("--planted: no planted bug named '" + o.planted + "'; the catalogue:" + names);
+      print_error("--planted: no planted bug named '" + o.planted + "'; the catalogue:" + names);
       return kExitUsage;
     }
     planted = *bug;
   }
   if (o.seed >= 0 && o.seeds > 0) {
-    error("--seed and --seeds: give one seed or a number of seeds, not both");
+    print_error("--seed and --seeds: give one seed or a number of seeds, not both");
     return kExitUsage;
   }
   std::vector<uint64_t> seeds;
@@ -198,19 +193,19 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
   }
   if (!o.record_dir.empty()) {
     if (seeds.size() != 1) {
-      error("--trace records one run: give it one --seed");
+      print_error("--trace records one run: give it one --seed");
       return kExitUsage;
     }
     std::error_code made;
     std::filesystem::create_directories(o.record_dir, made);
     if (made || !std::filesystem::is_directory(o.record_dir)) {
-      error("--trace " + o.record_dir + ": cannot create the directory" +
-            (made ? ": " + made.message() : ""));
+      print_error("--trace " + o.record_dir + ": cannot create the directory" +
+                  (made ? ": " + made.message() : ""));
       return kExitUsage;
     }
     for (const auto& entry : std::filesystem::directory_iterator(o.record_dir)) {
       if (entry.path().extension() == ".mtrace" || entry.path().filename() == kSimRunFile) {
-        error("--trace " + o.record_dir + ": already holds a recording; give an empty directory");
+        print_error("--trace " + o.record_dir + ": already holds a recording; give an empty directory");
         return kExitUsage;
       }
     }
@@ -283,8 +278,8 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
   });
   progress.finish();
   if (app_error) {
-    error(fmt::format("seed {}: {}\n  reproduce: {}", app_error->seed, app_error->app_error,
-                      app_error->reproduce));
+    print_error(fmt::format("seed {}: {}\n  reproduce: {}", app_error->seed, app_error->app_error,
+                            app_error->reproduce));
     return kExitUsage;
   }
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -330,7 +325,7 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
     std::ofstream out(o.report);
     out << sc::render_report_html(input);
     if (!out) {
-      error("--report: cannot write " + o.report);
+      print_error("--report: cannot write " + o.report);
       return kExitUsage;
     }
     std::printf("report: %s (timeline of seed %llu)\n", o.report.c_str(),
@@ -373,10 +368,10 @@ int run_sim(const SimOptions& o, const std::vector<AppDefinition>& apps) {
       return kExitOk;
     }
     std::printf("planted bug %s: NOT detected in %zu seed(s)\n", planted_name.c_str(), seeds.size());
-    return kExitFailed;
+    return kExitFailure;
   }
   std::printf("verdict: %s\n", tally.failures.empty() ? "PASS" : "FAIL");
-  return tally.failures.empty() ? kExitOk : kExitFailed;
+  return tally.failures.empty() ? kExitOk : kExitFailure;
 }
 
 void add_sim_command(CLI::App& app, SimOptions& o, const std::vector<AppDefinition>& apps) {

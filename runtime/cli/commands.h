@@ -1,5 +1,5 @@
 // The commands behind run_cli (cli.h), one function each, for cli.cpp's command tree. Internal to
-// runtime/cli.
+// runtime/cli, and to main/, whose sim and replay commands share its exit codes and error line.
 #pragma once
 
 #include <cstdint>

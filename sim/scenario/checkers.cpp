@@ -59,10 +59,6 @@ class Findings {
   std::vector<std::pair<std::pair<int64_t, uint64_t>, Violation>> kept_;
 };
 
-[[nodiscard]] bool committed_or_plain(LogRecord::Status status) {
-  return status == LogRecord::kPlain || status == LogRecord::kCommitted;
-}
-
 [[nodiscard]] const char* status_name(LogRecord::Status status) {
   switch (status) {
     case LogRecord::kPlain:

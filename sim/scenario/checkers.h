@@ -62,6 +62,11 @@ struct LogRecord {
 };
 using TopicLog = std::map<int32_t, std::vector<LogRecord>>;  // partition -> records by offset
 
+// A record a read_committed consumer reads: not transactional, or its transaction committed.
+[[nodiscard]] inline bool committed_or_plain(LogRecord::Status status) {
+  return status == LogRecord::kPlain || status == LogRecord::kCommitted;
+}
+
 // The topic's final log as its current leader holds it (for each partition, up to its log end), with each
 // record's transaction outcome worked out from the control markers that follow it. Partitions without a
 // leader are read from the replica with the longest log. Unknown topic: empty.

@@ -24,10 +24,6 @@ constexpr size_t kMaxShownBytes = 160;
 // Step of the reference run's settle loop (virtual ms).
 constexpr int64_t kSettleStepMs = 1000;
 
-bool committed_or_plain(LogRecord::Status status) {
-  return status == LogRecord::kPlain || status == LogRecord::kCommitted;
-}
-
 // A value as a reader wants it: printable text as is, other bytes as \xNN, cut at kMaxShownBytes.
 std::string shown(const std::string& bytes) {
   std::string out = "\"";
@@ -109,64 +105,61 @@ void compare_key(const std::string& topic, const std::string& key, const std::ve
   }
 }
 
-void compare_outputs(const Observed& faulty, const Observed& reference, bool exactly_once,
-                     DifferentialOutcome& outcome, Differences& out) {
-  static const std::map<std::string, std::vector<std::string>> kNone;
-  std::set<std::string> topics;
-  for (const auto& [topic, _] : faulty.outputs) topics.insert(topic);
-  for (const auto& [topic, _] : reference.outputs) topics.insert(topic);
-  for (const std::string& topic : topics) {
-    const auto f = faulty.outputs.find(topic);
-    const auto r = reference.outputs.find(topic);
-    const auto& fk = f == faulty.outputs.end() ? kNone : f->second;
-    const auto& rk = r == reference.outputs.end() ? kNone : r->second;
-    std::set<std::string> keys;
-    for (const auto& [key, _] : fk) keys.insert(key);
-    for (const auto& [key, _] : rk) keys.insert(key);
-    for (const std::string& key : keys) {
-      static const std::vector<std::string> kEmpty;
-      const auto fv = fk.find(key);
-      const auto rv = rk.find(key);
-      const auto& faulty_values = fv == fk.end() ? kEmpty : fv->second;
-      const auto& reference_values = rv == rk.end() ? kEmpty : rv->second;
-      if (exactly_once) {
-        compare_key(topic, key, faulty_values, reference_values, out);
-      } else {
-        compare_key(topic, key, without_replays(faulty_values, outcome.allowed_duplicates), reference_values,
-                    out);
-      }
-    }
+// Calls visit(key, a's value or null, b's value or null) for every key of either map, in key order.
+template <typename Map, typename Visit>
+void for_each_key_of_either(const Map& a, const Map& b, Visit visit) {
+  std::set<typename Map::key_type> keys;
+  for (const auto& [key, _] : a) keys.insert(key);
+  for (const auto& [key, _] : b) keys.insert(key);
+  for (const auto& key : keys) {
+    const auto in_a = a.find(key);
+    const auto in_b = b.find(key);
+    visit(key, in_a == a.end() ? nullptr : &in_a->second, in_b == b.end() ? nullptr : &in_b->second);
   }
 }
 
+using Values = std::vector<std::string>;
+using ByKey = std::map<std::string, Values>;
+using Entries = std::map<std::pair<int32_t, std::string>, std::string>;
+
+void compare_outputs(const Observed& faulty, const Observed& reference, bool exactly_once,
+                     DifferentialOutcome& outcome, Differences& out) {
+  static const ByKey kNoKeys;
+  static const Values kNoValues;
+  for_each_key_of_either(
+      faulty.outputs, reference.outputs, [&](const std::string& topic, const ByKey* f, const ByKey* r) {
+        for_each_key_of_either(f != nullptr ? *f : kNoKeys, r != nullptr ? *r : kNoKeys,
+                               [&](const std::string& key, const Values* fv, const Values* rv) {
+                                 const Values& faulty_values = fv != nullptr ? *fv : kNoValues;
+                                 const Values& reference_values = rv != nullptr ? *rv : kNoValues;
+                                 compare_key(topic, key,
+                                             exactly_once
+                                                 ? faulty_values
+                                                 : without_replays(faulty_values, outcome.allowed_duplicates),
+                                             reference_values, out);
+                               });
+      });
+}
+
 void compare_tables(const Observed& faulty, const Observed& reference, Differences& out) {
-  static const std::map<std::pair<int32_t, std::string>, std::string> kNone;
-  std::set<std::string> changelogs;
-  for (const auto& [topic, _] : faulty.tables) changelogs.insert(topic);
-  for (const auto& [topic, _] : reference.tables) changelogs.insert(topic);
-  for (const std::string& changelog : changelogs) {
-    const auto f = faulty.tables.find(changelog);
-    const auto r = reference.tables.find(changelog);
-    const auto& ft = f == faulty.tables.end() ? kNone : f->second;
-    const auto& rt = r == reference.tables.end() ? kNone : r->second;
-    std::set<std::pair<int32_t, std::string>> keys;
-    for (const auto& [key, _] : ft) keys.insert(key);
-    for (const auto& [key, _] : rt) keys.insert(key);
-    for (const auto& key : keys) {
-      const auto fv = ft.find(key);
-      const auto rv = rt.find(key);
-      const std::string where =
-          fmt::format("table {} partition {} key {}", changelog, key.first, shown(key.second));
-      if (fv == ft.end()) {
-        out.add(fmt::format("{}: absent, the reference holds {}", where, shown(rv->second)));
-      } else if (rv == rt.end()) {
-        out.add(fmt::format("{}: {}, absent in the reference", where, shown(fv->second)));
-      } else if (fv->second != rv->second) {
-        const auto [f, r] = shown_pair(fv->second, rv->second);
-        out.add(fmt::format("{}: {}, the reference's {}", where, f, r));
-      }
-    }
-  }
+  static const Entries kNoEntries;
+  for_each_key_of_either(
+      faulty.tables, reference.tables, [&](const std::string& changelog, const Entries* f, const Entries* r) {
+        for_each_key_of_either(
+            f != nullptr ? *f : kNoEntries, r != nullptr ? *r : kNoEntries,
+            [&](const std::pair<int32_t, std::string>& key, const std::string* fv, const std::string* rv) {
+              const std::string where =
+                  fmt::format("table {} partition {} key {}", changelog, key.first, shown(key.second));
+              if (fv == nullptr) {
+                out.add(fmt::format("{}: absent, the reference holds {}", where, shown(*rv)));
+              } else if (rv == nullptr) {
+                out.add(fmt::format("{}: {}, absent in the reference", where, shown(*fv)));
+              } else if (*fv != *rv) {
+                const auto [fs, rs] = shown_pair(*fv, *rv);
+                out.add(fmt::format("{}: {}, the reference's {}", where, fs, rs));
+              }
+            });
+      });
 }
 
 size_t record_count(const Observed& observed) {
@@ -214,6 +207,14 @@ Observed observe(const std::map<std::string, TopicLog>& outputs,
   return out;
 }
 
+Observed observe_run(const Cluster& cluster, const std::string& output_topic,
+                     const std::vector<std::string>& changelogs) {
+  std::map<std::string, TopicLog> changelog_logs;
+  for (const std::string& changelog : changelogs)
+    changelog_logs[changelog] = read_final_log(cluster, changelog);
+  return observe({{output_topic, read_final_log(cluster, output_topic)}}, changelog_logs);
+}
+
 InputRecords committed_input(const TopicLog& input_log) {
   InputRecords out;
   for (const auto& [partition, records] : input_log) {
@@ -233,8 +234,9 @@ std::vector<std::string> changelog_topics(const AppDefinition& app, const ms::Sc
   return out;
 }
 
-ReferenceRun run_reference(const ms::Scenario& s, const AppDefinition& app, const InputRecords& input,
-                           int workers, uint64_t seed) {
+ReferenceRun run_reference(const ms::Scenario& s, const AppDefinition& app,
+                           const std::vector<std::string>& changelogs, const InputRecords& input, int workers,
+                           uint64_t seed) {
   const ScenarioSupport& support = *app.scenario;
   AppHarnessOptions options;
   options.seed = seed;
@@ -281,7 +283,7 @@ ReferenceRun run_reference(const ms::Scenario& s, const AppDefinition& app, cons
     return run;
   }
   const std::string group = app.default_settings().id;
-  std::vector<std::string> transactional = changelog_topics(app, s);
+  std::vector<std::string> transactional = changelogs;
   transactional.push_back(support.output_topic);
   const int64_t bound_ms = s.phases().chaos_ms() + s.phases().liveness_bound_ms();
   const int64_t started_ms = h.now_ms();
@@ -295,13 +297,7 @@ ReferenceRun run_reference(const ms::Scenario& s, const AppDefinition& app, cons
       break;
     }
   }
-  std::map<std::string, TopicLog> outputs{
-      {support.output_topic, read_final_log(h.kafka().cluster(), support.output_topic)}};
-  std::map<std::string, TopicLog> changelogs;
-  for (const std::string& changelog : changelog_topics(app, s)) {
-    changelogs[changelog] = read_final_log(h.kafka().cluster(), changelog);
-  }
-  run.observed = observe(outputs, changelogs);
+  run.observed = observe_run(h.kafka().cluster(), support.output_topic, changelogs);
   return run;
 }
 
@@ -326,17 +322,18 @@ DifferentialOutcome compare_runs(const Observed& faulty, const Observed& referen
 }
 
 DifferentialOutcome differential_check(const ms::Scenario& s, const AppDefinition& app,
-                                       const TopicLog& input_log, const Observed& faulty, bool exactly_once,
-                                       uint64_t seed) {
+                                       const std::vector<std::string>& changelogs, const TopicLog& input_log,
+                                       const Observed& faulty, bool exactly_once, uint64_t seed) {
   const InputRecords input = committed_input(input_log);
-  const ReferenceRun first = run_reference(s, app, input, 1, splitmix64(seed ^ kFirstReferenceSalt));
+  const ReferenceRun first =
+      run_reference(s, app, changelogs, input, 1, splitmix64(seed ^ kFirstReferenceSalt));
   DifferentialOutcome outcome;
   if (!first.settled) {
     outcome.undecided = "the fault-free reference run did not settle: " + first.why;
     return outcome;
   }
-  const ReferenceRun second =
-      run_reference(s, app, input, std::max(1, s.app().workers()), splitmix64(seed ^ kSecondReferenceSalt));
+  const ReferenceRun second = run_reference(s, app, changelogs, input, std::max(1, s.app().workers()),
+                                            splitmix64(seed ^ kSecondReferenceSalt));
   if (!second.settled) {
     outcome.undecided = "the second fault-free reference run did not settle: " + second.why;
     return outcome;

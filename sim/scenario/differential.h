@@ -44,6 +44,10 @@ struct Observed {
 [[nodiscard]] Observed observe(const std::map<std::string, TopicLog>& outputs,
                                const std::map<std::string, TopicLog>& changelogs);
 
+// The same, read from the cluster: the output topic's and the changelogs' final logs.
+[[nodiscard]] Observed observe_run(const Cluster& cluster, const std::string& output_topic,
+                                   const std::vector<std::string>& changelogs);
+
 // The committed input: per partition, the plain or committed records of the final input log in offset order.
 using InputRecords = std::map<int32_t, std::vector<LogRecord>>;
 [[nodiscard]] InputRecords committed_input(const TopicLog& input_log);
@@ -56,11 +60,11 @@ struct ReferenceRun {
 
 // A fault-free run of `app` with `workers` workers (the scenario's cluster shape and settings) that reads
 // `input`, written partition by partition in order once every worker holds partitions, until the group has
-// consumed every topic it reads and no transaction is open on the output or a changelog, or the scenario's
-// chaos and liveness phases' length passes.
+// consumed every topic it reads and no transaction is open on the output or a changelog (`changelogs`: the
+// app's, changelog_topics), or the scenario's chaos and liveness phases' length passes.
 [[nodiscard]] ReferenceRun run_reference(const mephisto::scenario::Scenario& scenario,
-                                         const AppDefinition& app, const InputRecords& input, int workers,
-                                         uint64_t seed);
+                                         const AppDefinition& app, const std::vector<std::string>& changelogs,
+                                         const InputRecords& input, int workers, uint64_t seed);
 
 // The changelog topics of the app's tables, as its definition declares them.
 [[nodiscard]] std::vector<std::string> changelog_topics(const AppDefinition& app,
@@ -77,8 +81,9 @@ inline constexpr size_t kMaxDifferenceTexts = 5;
 // scenario's workers, with seeds derived from `seed` — checked against each other (the determinism
 // assumption: neither timing nor ownership may change the outcome), then the faulty run against the first.
 [[nodiscard]] DifferentialOutcome differential_check(const mephisto::scenario::Scenario& scenario,
-                                                     const AppDefinition& app, const TopicLog& input_log,
-                                                     const Observed& faulty, bool exactly_once,
-                                                     uint64_t seed);
+                                                     const AppDefinition& app,
+                                                     const std::vector<std::string>& changelogs,
+                                                     const TopicLog& input_log, const Observed& faulty,
+                                                     bool exactly_once, uint64_t seed);
 
 }  // namespace mephisto::sim::scenario

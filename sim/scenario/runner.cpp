@@ -310,11 +310,9 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
   input.liveness_bound_ms = bound;
   input.not_settled_why = why;
   if (differential) {
-    std::map<std::string, TopicLog> changelog_logs;
-    for (const std::string& topic : changelogs)
-      changelog_logs[topic] = read_final_log(h.kafka().cluster(), topic);
-    const Observed faulty = observe({{output_topic, input.output_log}}, changelog_logs);
-    input.differential = differential_check(s, app, input.input_log, faulty, exactly_once, options.seed);
+    const Observed faulty = observe_run(h.kafka().cluster(), output_topic, changelogs);
+    input.differential =
+        differential_check(s, app, changelogs, input.input_log, faulty, exactly_once, options.seed);
     result.app_error = input.differential->nondeterministic ? input.differential->undecided : "";
   }
   std::vector<Invariant> expected;

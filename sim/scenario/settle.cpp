@@ -15,7 +15,7 @@ std::map<TopicPartition, int64_t> consumable_ends(AppHarness& h, const std::stri
   std::map<TopicPartition, int64_t> out;
   for (const auto& [partition, records] : read_final_log(h.kafka().cluster(), topic)) {
     for (auto it = records.rbegin(); it != records.rend(); ++it) {
-      if (it->status == LogRecord::kPlain || it->status == LogRecord::kCommitted) {
+      if (committed_or_plain(it->status)) {
         out[{topic, partition}] = it->offset + 1;
         break;
       }

@@ -10,7 +10,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "sim/scenario/loader.h"
 #include "sim/scenario/runner.h"
@@ -65,16 +68,19 @@ RunResult run(const std::string& name, uint64_t seed) {
 class ShippedScenario : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ShippedScenario, PassesOrFailsExactlyAsDeclared) {
+  const Result<Scenario> scenario = load_scenario_file(path_of(GetParam()), test::example_apps());
+  ASSERT_TRUE(scenario.ok()) << scenario.error().message;
+  const bool timed_faults = scenario->fault_size() > 0;
   for (uint64_t seed = 1; seed <= seeds_or(kSeeds); ++seed) {
     const RunResult r = run(GetParam(), seed);
     EXPECT_TRUE(r.passed) << describe(r);
     // Every timed fault of a shipped scenario must really happen (a fault whose target is down, or whose
-    // trigger never comes, would make the scenario show nothing). (Swarm plans may draw a fault whose target
-    // is already down.)
+    // trigger never comes, would make the scenario show nothing). (A swarm profile may draw a fault whose
+    // target is already down.)
     const auto started = std::count_if(r.timeline.begin(), r.timeline.end(), [](const TimelineEvent& e) {
       return e.kind == TimelineEvent::kFault;
     });
-    if (GetParam().rfind("swarm", 0) != 0) {
+    if (timed_faults) {
       EXPECT_EQ(static_cast<size_t>(started), r.fault_plan.size()) << "not every fault started\n"
                                                                    << describe(r);
     }
@@ -86,19 +92,41 @@ TEST_P(ShippedScenario, PassesOrFailsExactlyAsDeclared) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Scenarios, ShippedScenario,
-                         ::testing::Values("crash-during-commit", "zombie-producer", "rebalance-storm",
-                                           "leader-failover", "coordinator-failover", "restore-interrupted",
-                                           "standby-promotion", "max-poll-interval",
-                                           "unclean-leader-election", "at-least-once-crashes",
-                                           "swarm-at-least-once"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           for (char& c : name) {
-                             if (c == '-') c = '_';
-                           }
-                           return name;
-                         });
+// Every file of scenarios/ but the flagship (its own tests below); EveryScenarioFileIsRun keeps this
+// complete.
+const std::vector<std::string> kShipped = {"crash-during-commit",
+                                           "zombie-producer",
+                                           "rebalance-storm",
+                                           "leader-failover",
+                                           "coordinator-failover",
+                                           "restore-interrupted",
+                                           "standby-promotion",
+                                           "max-poll-interval",
+                                           "unclean-leader-election",
+                                           "at-least-once-crashes",
+                                           "swarm-at-least-once",
+                                           "wordcount",
+                                           "pageviews",
+                                           "orders"};
+
+TEST(ShippedScenarios, EveryScenarioFileIsRun) {
+  std::set<std::string> files;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(MEPHISTO_SOURCE_DIR) + "/scenarios")) {
+    if (entry.path().extension() == ".textproto") files.insert(entry.path().stem().string());
+  }
+  std::set<std::string> run(kShipped.begin(), kShipped.end());
+  run.insert("flagship");
+  EXPECT_EQ(files, run) << "add a new scenario file to kShipped";
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, ShippedScenario, ::testing::ValuesIn(kShipped), [](const auto& info) {
+  std::string name = info.param;
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+});
 
 TEST(FlagshipScenario, EveryInvariantHoldsOverManySeeds) {
   int faults = 0;
@@ -122,6 +150,35 @@ TEST(FlagshipScenario, SameSeedSameRun) {
   }
   const RunResult c = run("flagship", 12);
   EXPECT_NE(a.run_hash, c.run_hash) << "two seeds gave the same run";
+}
+
+// The differential oracle's reference runs are a function of the seed too: the same seed gives the same
+// verdicts, examples and notes — and the oracle did run (wordcount exactly once; orders at least once, where
+// replays make many seeds' verdict "allowed").
+TEST(DifferentialScenario, SameSeedSameVerdictsAndTheOracleRan) {
+  for (const char* name : {"wordcount", "orders"}) {
+    SCOPED_TRACE(name);
+    const RunResult a = run(name, 5);
+    const RunResult b = run(name, 5);
+    EXPECT_EQ(a.run_hash, b.run_hash);
+    ASSERT_EQ(a.verdicts.size(), b.verdicts.size());
+    for (size_t i = 0; i < a.verdicts.size(); ++i) {
+      EXPECT_EQ(a.verdicts[i].status, b.verdicts[i].status);
+      EXPECT_EQ(a.verdicts[i].count, b.verdicts[i].count);
+      EXPECT_EQ(a.verdicts[i].note, b.verdicts[i].note);
+      ASSERT_EQ(a.verdicts[i].examples.size(), b.verdicts[i].examples.size());
+      for (size_t e = 0; e < a.verdicts[i].examples.size(); ++e) {
+        EXPECT_EQ(a.verdicts[i].examples[e].text, b.verdicts[i].examples[e].text);
+      }
+    }
+    ASSERT_FALSE(a.verdicts.empty());
+    const Verdict& differential = a.verdicts.back();
+    EXPECT_EQ(differential.invariant, mephisto::scenario::DIFFERENTIAL);
+    EXPECT_TRUE(differential.status == VerdictStatus::kHeld || differential.status == VerdictStatus::kAllowed)
+        << describe(a);
+    EXPECT_THAT(differential.note, ::testing::HasSubstr("of the reference compared")) << describe(a);
+    EXPECT_TRUE(a.app_error.empty()) << a.app_error;
+  }
 }
 
 // Regression: a worker revoked while its commit waited at the commit point, and failed meanwhile (a send

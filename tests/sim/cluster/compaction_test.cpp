@@ -16,6 +16,28 @@ class CompactionTest : public ClusterFixture {
     }
     return out;
   }
+
+  // Opens transaction "tx" on `tp` and writes key=value in it (left open): the producer id and epoch, to end
+  // it.
+  InitProducerIdResponse produce_in_transaction(const TopicPartition& tp, const std::string& key,
+                                                const std::string& value) {
+    const BrokerId txn_coordinator = coordinator(CoordinatorType::kTransaction, "tx");
+    InitProducerIdRequest init;
+    init.transactional_id = "tx";
+    auto id = call<InitProducerIdResponse>(txn_coordinator, init);
+    EXPECT_EQ(id.error, ErrorCode::kNone);
+    AddPartitionsToTxnRequest add{"tx", id.producer_id, id.producer_epoch, {tp}};
+    EXPECT_EQ(call<AddPartitionsToTxnResponse>(txn_coordinator, add).partitions[0].error, ErrorCode::kNone);
+    RecordBatch b = keyed({{key, value}});
+    b.producer_id = id.producer_id;
+    b.producer_epoch = id.producer_epoch;
+    b.base_sequence = 0;
+    b.is_transactional = true;
+    ProduceRequest req = produce_request(tp, std::move(b));
+    req.transactional_id = "tx";
+    EXPECT_EQ(call<ProduceResponse>(leader(tp), req).partitions[0].error, ErrorCode::kNone);
+    return id;
+  }
 };
 
 TEST_F(CompactionTest, KeepsTheLatestRecordPerKeyWithOffsetGaps) {
@@ -55,21 +77,8 @@ TEST_F(CompactionTest, NeverCleansAboveAnOpenTransaction) {
   const TopicPartition tp{"c", 0};
   ASSERT_EQ(produce(tp, keyed({{"k", "1"}})).error, ErrorCode::kNone);
   // An open transaction at offset 1 pins the cleanable range below it.
-  InitProducerIdRequest init;
-  init.transactional_id = "tx";
-  auto id = call<InitProducerIdResponse>(coordinator(CoordinatorType::kTransaction, "tx"), init);
-  ASSERT_EQ(id.error, ErrorCode::kNone);
-  AddPartitionsToTxnRequest add{"tx", id.producer_id, id.producer_epoch, {tp}};
-  ASSERT_EQ(call<AddPartitionsToTxnResponse>(coordinator(CoordinatorType::kTransaction, "tx"), add).partitions[0].error,
-            ErrorCode::kNone);
-  RecordBatch b = keyed({{"k", "txn"}});
-  b.producer_id = id.producer_id;
-  b.producer_epoch = id.producer_epoch;
-  b.base_sequence = 0;
-  b.is_transactional = true;
-  ProduceRequest req = produce_request(tp, std::move(b));
-  req.transactional_id = "tx";
-  ASSERT_EQ(call<ProduceResponse>(leader(tp), req).partitions[0].error, ErrorCode::kNone);
+  (void)produce_in_transaction(tp, "k", "txn");
+  ASSERT_FALSE(::testing::Test::HasFailure());
   ASSERT_EQ(produce(tp, keyed({{"k", "2"}})).error, ErrorCode::kNone);
   ASSERT_EQ(produce(tp, keyed({{"k", "3"}})).error, ErrorCode::kNone);
   ASSERT_TRUE(cluster().compact_now("c").ok());
@@ -83,21 +92,8 @@ TEST_F(CompactionTest, AnAbortedRecordNeverShadowsTheCommittedValueOfItsKey) {
   ASSERT_EQ(create_topic("c", 1, 3, {{"cleanup.policy", "compact"}}), ErrorCode::kNone);
   const TopicPartition tp{"c", 0};
   ASSERT_EQ(produce(tp, keyed({{"k", "committed"}})).error, ErrorCode::kNone);
-  InitProducerIdRequest init;
-  init.transactional_id = "tx";
-  auto id = call<InitProducerIdResponse>(coordinator(CoordinatorType::kTransaction, "tx"), init);
-  ASSERT_EQ(id.error, ErrorCode::kNone);
-  AddPartitionsToTxnRequest add{"tx", id.producer_id, id.producer_epoch, {tp}};
-  ASSERT_EQ(call<AddPartitionsToTxnResponse>(coordinator(CoordinatorType::kTransaction, "tx"), add).partitions[0].error,
-            ErrorCode::kNone);
-  RecordBatch b = keyed({{"k", "aborted"}});
-  b.producer_id = id.producer_id;
-  b.producer_epoch = id.producer_epoch;
-  b.base_sequence = 0;
-  b.is_transactional = true;
-  ProduceRequest req = produce_request(tp, std::move(b));
-  req.transactional_id = "tx";
-  ASSERT_EQ(call<ProduceResponse>(leader(tp), req).partitions[0].error, ErrorCode::kNone);
+  const auto id = produce_in_transaction(tp, "k", "aborted");
+  ASSERT_FALSE(::testing::Test::HasFailure());
   EndTxnRequest end{"tx", id.producer_id, id.producer_epoch, false};
   ASSERT_EQ(call<EndTxnResponse>(coordinator(CoordinatorType::kTransaction, "tx"), end).error, ErrorCode::kNone);
   run_for(1000);  // the abort marker is written
@@ -119,21 +115,9 @@ TEST_F(CompactionTest, AFollowerNeverCleansPastATransactionItsOwnLogStillHoldsOp
   ASSERT_EQ(create_topic("c", 1, 3, {{"cleanup.policy", "compact"}}), ErrorCode::kNone);
   const TopicPartition tp{"c", 0};
   ASSERT_EQ(produce(tp, keyed({{"k", "committed"}})).error, ErrorCode::kNone);
-  InitProducerIdRequest init;
-  init.transactional_id = "tx";
+  const auto id = produce_in_transaction(tp, "k", "aborted");
+  ASSERT_FALSE(::testing::Test::HasFailure());
   const BrokerId txn_coordinator = coordinator(CoordinatorType::kTransaction, "tx");
-  auto id = call<InitProducerIdResponse>(txn_coordinator, init);
-  ASSERT_EQ(id.error, ErrorCode::kNone);
-  AddPartitionsToTxnRequest add{"tx", id.producer_id, id.producer_epoch, {tp}};
-  ASSERT_EQ(call<AddPartitionsToTxnResponse>(txn_coordinator, add).partitions[0].error, ErrorCode::kNone);
-  RecordBatch b = keyed({{"k", "aborted"}});
-  b.producer_id = id.producer_id;
-  b.producer_epoch = id.producer_epoch;
-  b.base_sequence = 0;
-  b.is_transactional = true;
-  ProduceRequest req = produce_request(tp, std::move(b));
-  req.transactional_id = "tx";
-  ASSERT_EQ(call<ProduceResponse>(leader(tp), req).partitions[0].error, ErrorCode::kNone);
   ASSERT_EQ(produce(tp, keyed({{"y", "1"}})).error, ErrorCode::kNone);
   run_for(1000);  // every replica has offsets 0..2 and knows the high watermark 3
   // The follower that is neither the leader nor the transaction coordinator misses the abort marker.
