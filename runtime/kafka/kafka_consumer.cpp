@@ -328,7 +328,6 @@ class KafkaConsumer final : public Consumer {
   }
 
   Status commit(const std::map<TopicPartition, int64_t>& offsets, int64_t timeout_ms) override {
-    (void)timeout_ms;  // librdkafka's synchronous commit is bounded by its own request timeouts
     if (closed_) return Error::of(ErrorCode::kDestroy, "consumer is closed");
     if (config_.group_id.empty()) return Error::of(ErrorCode::kInvalidArg, "commit() needs a group_id");
     if (offsets.empty()) return {};
@@ -336,8 +335,26 @@ class KafkaConsumer final : public Consumer {
     for (const auto& [tp, offset] : offsets) {
       rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
     }
-    rd_kafka_resp_err_t err = loop_.run_blocking([&] { return rd_kafka_commit(rk_.get(), list.get(), 0); });
-    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) err = list->elems[i].err;
+    // Not rd_kafka_commit(..., async=0): it waits without a bound, and a member that was expelled (past
+    // max.poll.interval.ms) can have its commit parked inside librdkafka until it rejoins, which it never
+    // does while the caller waits. The result comes to a private queue instead, waited for at most
+    // timeout_ms.
+    QueuePtr results(rd_kafka_queue_new(rk_.get()));
+    if (rd_kafka_resp_err_t err =
+            rd_kafka_commit_queue(rk_.get(), list.get(), results.get(), nullptr, nullptr))
+      return with_fatal_cause(rk_.get(), to_error(err, "commit"));
+    EventPtr event(loop_.run_blocking([&] {
+      return rd_kafka_queue_poll(results.get(), static_cast<int>(std::max<int64_t>(timeout_ms, 0)));
+    }));
+    if (!event) {
+      return Error::of(ErrorCode::kTimedOut, "commit: no answer within " + std::to_string(timeout_ms) +
+                                                 " ms (is the member still in "
+                                                 "its group, and its coordinator reachable?)");
+    }
+    rd_kafka_resp_err_t err = rd_kafka_event_error(event.get());
+    const rd_kafka_topic_partition_list_t* answered = rd_kafka_event_topic_partition_list(event.get());
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && answered != nullptr && i < answered->cnt; ++i)
+      err = answered->elems[i].err;
     if (err) return with_fatal_cause(rk_.get(), to_error(err, "commit"));
     return {};
   }
