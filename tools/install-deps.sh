@@ -11,6 +11,8 @@ packages=(
   libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
   # The real Kafka broker for tests runs on the JVM; its jars come from Maven Central.
   openjdk-17-jre-headless maven
+  # An outside Kafka client: tools/standalone-example feeds and reads a user's app on real Kafka with it.
+  kcat
   # The HTML run report's test renders the page in headless Chromium (tests/scenario/report_test.cpp).
   chromium
 )

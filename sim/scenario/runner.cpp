@@ -150,6 +150,18 @@ std::vector<Invariant> checks_of(const Scenario& s, const ScenarioSupport& suppo
   return checks;
 }
 
+// The workload is the app's own (ScenarioSupport::record), so a record its worker cannot decode is a mistake
+// in the app's scenario support, not a finding about faults: without this a run whose every input is skipped
+// as undecodable would "pass" with nothing processed. The first such log line of any worker, or "".
+std::string undecodable_input(const AppHarness& h) {
+  for (int w = 0; w < h.worker_count(); ++w) {
+    for (const std::string& line : h.worker_log(w)) {
+      if (line.find("undecodable record") != std::string::npos) return line;
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string reproduce_line(const std::string& program, const std::string& scenario_file, uint64_t seed,
@@ -314,6 +326,13 @@ RunResult run_scenario(const Scenario& s, const RunOptions& options) {
     input.differential =
         differential_check(s, app, changelogs, input.input_log, faulty, exactly_once, options.seed);
     result.app_error = input.differential->nondeterministic ? input.differential->undecided : "";
+  }
+  if (const std::string line = undecodable_input(h); !line.empty()) {
+    result.app_error = fmt::format(
+        "app '{}' could not decode its own workload: {}. ScenarioSupport::record must return bytes the input "
+        "topic's codecs decode (a protobuf value's default codec is JSON: encode with "
+        "mephisto::ProtobufJsonCodec<M>, or declare the topic with value_codec = CodecKind::kProtobuf)",
+        app.name, line);
   }
   std::vector<Invariant> expected;
   for (int v : s.expect_violation()) expected.push_back(static_cast<Invariant>(v));

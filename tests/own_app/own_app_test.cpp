@@ -92,11 +92,19 @@ TEST_F(OwnApp, AnAppThatIsNotDeterministicIsRefusedByTheDifferentialOracle) {
   EXPECT_THAT(ran.output, HasSubstr("reproduce: "));
 }
 
+TEST_F(OwnApp, AnAppThatCannotDecodeItsOwnWorkloadIsRefusedNotPassed) {
+  const Ran ran = run("sim " + scenario("wrong-codec") + " --seeds 2 --jobs 1 -q" + traces());
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_THAT(ran.output, HasSubstr("app 'wrong-codec' could not decode its own workload"));
+  EXPECT_THAT(ran.output, HasSubstr("undecodable record payments["));
+  EXPECT_THAT(ran.output, ::testing::Not(HasSubstr("verdict: PASS")));
+}
+
 TEST_F(OwnApp, AScenarioForAnAppTheBinaryLacksIsRefusedWithTheAppsItHas) {
   const Ran ran = run("sim " + std::string(MEPHISTO_SOURCE_DIR) + "/scenarios/flagship.textproto --seed 1");
   EXPECT_EQ(ran.exit_code, 2) << ran.output;
   EXPECT_THAT(ran.output, HasSubstr("app.name is 'tablecount', which this binary does not have; apps it can "
-                                    "simulate: paytotals, paytotals-cached, arrival-order"));
+                                    "simulate: paytotals, paytotals-cached, arrival-order, wrong-codec"));
 }
 
 }  // namespace

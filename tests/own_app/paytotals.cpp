@@ -11,6 +11,7 @@
 #include <string>
 
 #include "main/main.h"
+#include "models/examples.pb.h"
 
 namespace {
 
@@ -126,10 +127,36 @@ AppDefinition arrival_order_app() {
   return definition;
 }
 
+// "wrong-codec": declares its payments as protobuf Orders (default codec: JSON) while its workload writes
+// paytotals' "<id>:<cents>" text. Every input is undecodable; `sim` must refuse the app (exit 2) rather than
+// pass a run that processed nothing.
+AppDefinition wrong_codec_app() {
+  AppDefinition definition = arrival_order_app();
+  definition.name = "wrong-codec";
+  definition.description = "payments declared as protobuf Orders, fed text (its workload does not decode)";
+  definition.default_settings = [] {
+    AppSettings settings;
+    settings.id = "wrong-codec";
+    settings.processing_guarantee = ProcessingGuarantee::kExactlyOnce;
+    return settings;
+  };
+  definition.define = [](App& app) {
+    TopicOptions create;
+    create.create = true;
+    auto payments = app.topic<std::string, mephisto::examples::Order>(kPayments, create);
+    auto receipts = app.topic<std::string, std::string>(kReceipts, create);
+    app.agent("forward", payments, [receipts](Stream<std::string, mephisto::examples::Order>& stream) {
+      for (auto& order : stream) (void)receipts.send(order.key(), order.value().order_id());
+    });
+  };
+  return definition;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  static const std::vector<AppDefinition> apps = {
-      paytotals_app("paytotals", false), paytotals_app("paytotals-cached", true), arrival_order_app()};
+  static const std::vector<AppDefinition> apps = {paytotals_app("paytotals", false),
+                                                  paytotals_app("paytotals-cached", true),
+                                                  arrival_order_app(), wrong_codec_app()};
   return mephisto::main(apps, argc, argv);
 }
