@@ -98,6 +98,13 @@ int print_topics(const std::vector<AppDefinition>& apps, const std::string& name
     }
     rows.push_back({topic.name, kind, partitions, or_dash(topic.key_codec), or_dash(topic.value_codec)});
   }
+  // Every table's changelog, which the worker creates, compacted: partitioned as the table's source topic (a
+  // GlobalTable's count is its own option, not recorded in TableInfo: "-").
+  for (const TableInfo& table : defined.app->tables()) {
+    const std::string partitions = table.source.empty() ? "-" : "as " + table.source;
+    rows.push_back(
+        {table.changelog, "changelog of " + table.kind + " '" + table.name + "'", partitions, "-", "-"});
+  }
   if (rows.empty()) {
     fmt::print("app '{}' declares no topics\n", name);
     return kExitOk;

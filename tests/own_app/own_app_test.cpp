@@ -50,6 +50,14 @@ TEST_F(OwnApp, TheBinaryHasEveryCommand) {
   EXPECT_THAT(apps.output, HasSubstr("paytotals"));
 }
 
+TEST_F(OwnApp, TopicsListsTheChangelogOfItsTable) {
+  const Ran topics = run("topics paytotals");
+  ASSERT_EQ(topics.exit_code, 0) << topics.output;
+  EXPECT_THAT(topics.output, HasSubstr("payments"));
+  EXPECT_THAT(topics.output, ::testing::ContainsRegex(
+                                 "paytotals-totals-changelog +changelog of table 'totals' +as payments"));
+}
+
 TEST_F(OwnApp, ItsScenarioPassesWithItsModelAsTheOracle) {
   const Ran ran = run("sim " + scenario("paytotals") + " --seeds 24 --jobs 2 -q" + traces());
   EXPECT_EQ(ran.exit_code, 0) << ran.output;
