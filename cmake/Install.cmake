@@ -16,14 +16,14 @@ include(CMakePackageConfigHelpers)
 # (Named mephisto_library here: build/bin/mephisto is the target "mephisto".)
 add_library(mephisto_library INTERFACE)
 set_target_properties(mephisto_library PROPERTIES EXPORT_NAME mephisto)
-target_link_libraries(mephisto_library INTERFACE mephisto_main mephisto_app mephisto_models)
+target_link_libraries(mephisto_library INTERFACE mephisto_main mephisto_app mephisto_models mephisto_testing)
 target_compile_features(mephisto_library INTERFACE cxx_std_20)
 add_library(Mephisto::mephisto ALIAS mephisto_library)
 
 set(_mephisto_libraries
   mephisto_library mephisto_seam mephisto_fiber mephisto_loop mephisto_kafka mephisto_offsets mephisto_codec mephisto_app
   mephisto_cli mephisto_store mephisto_trace mephisto_models mephisto_sim mephisto_sim_app mephisto_scenario
-  mephisto_replay mephisto_seed_pool mephisto_main)
+  mephisto_replay mephisto_seed_pool mephisto_main mephisto_testing)
 install(TARGETS ${_mephisto_libraries} EXPORT MephistoTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
@@ -34,6 +34,7 @@ foreach(_dir runtime/app runtime/codec runtime/offsets runtime/seam runtime/stor
   install(DIRECTORY ${_dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mephisto/${_dir} FILES_MATCHING PATTERN "*.h")
 endforeach()
 install(FILES main/main.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mephisto/main)
+install(FILES sim/testing/test_driver.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mephisto/sim/testing)
 install(DIRECTORY ${MEPHISTO_MODELS_GENERATED_DIR}/models DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mephisto
   FILES_MATCHING PATTERN "*.pb.h")
 install(FILES models/examples.proto models/scenario.proto models/trace.proto

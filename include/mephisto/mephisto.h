@@ -12,3 +12,4 @@
 
 #include "mephisto/app.h"
 #include "mephisto/main.h"
+#include "mephisto/testing.h"

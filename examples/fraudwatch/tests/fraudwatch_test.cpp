@@ -2,10 +2,12 @@
 // faults, and the differential oracle finds the planted cache and shrinks the failure.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "fraudwatch.h"
 
@@ -61,6 +63,33 @@ TEST(Decide, FlagsAnyPaymentOverTheLimit) {
   const fraudwatch::Decision d = fraudwatch::decide({}, payment("p0", 1'000'001));
   EXPECT_TRUE(d.verdict.flagged());
   EXPECT_EQ(d.after.largest_cents(), 1'000'001);
+}
+
+// The app itself, records in and out, through mephisto::TestDriver (no Kafka: one simulated worker).
+TEST(Driver, OneVerdictPerPaymentAndEachAccountsStateInTheTable) {
+  mephisto::TestDriver driver(fraudwatch::app(false), {.partitions = 4});
+  for (int i = 0; i < 4; ++i)
+    driver.send<std::string, fraudwatch::Payment>("payments", "acct-1",
+                                                  payment("p" + std::to_string(i), 100));
+  driver.send<std::string, fraudwatch::Payment>("payments", "acct-1", payment("p4", 1000));
+  driver.send<std::string, fraudwatch::Payment>("payments", "acct-2", payment("p5", 2'000'000));
+  const mephisto::Status processed = driver.process();
+  ASSERT_TRUE(processed.ok()) << processed.error().to_string();
+
+  const auto verdicts = driver.read<std::string, fraudwatch::Verdict>("verdicts");
+  ASSERT_EQ(verdicts.size(), 6U);
+  std::vector<std::string> flagged;
+  for (const auto& [account, verdict] : verdicts)
+    if (verdict.flagged()) flagged.push_back(verdict.payment_id());
+  std::sort(flagged.begin(), flagged.end());
+  EXPECT_EQ(flagged, (std::vector<std::string>{"p4", "p5"}));
+
+  const auto accounts = driver.table<std::string, fraudwatch::AccountState>("accounts");
+  ASSERT_EQ(accounts.size(), 2U);
+  EXPECT_EQ(accounts.at("acct-1").total_cents(), 1400);
+  EXPECT_EQ(accounts.at("acct-1").payments(), 5);
+  EXPECT_EQ(accounts.at("acct-1").flagged(), 1);
+  EXPECT_EQ(accounts.at("acct-2").largest_cents(), 2'000'000);
 }
 
 TEST(Binary, ListsItsApps) {
