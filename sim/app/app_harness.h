@@ -108,7 +108,10 @@ class AppHarness {
   [[nodiscard]] std::string dump_logs(size_t last_lines_per_worker = 200) const;
 
   // Produces records from a dedicated producer process (idempotent, acks=all), runs until every delivery
-  // report arrived; returns the number acked.
+  // report arrived; returns the number acked. Virtual time passes meanwhile, and everything else in the world
+  // runs with it: while a partition's leader is down a call can take up to the producer's delivery timeout
+  // (tens of virtual seconds), stretching a test's fault timeline. To write records while the clock keeps its
+  // schedule, run a producer process of your own, as the scenario runner's workload does (runner.cpp).
   int64_t produce(std::vector<ProducerRecord> records);
   // Every record of the topic from the beginning up to its end (last stable offset) at the time of reading,
   // read by a fresh read_committed consumer with assign() in a reader process; ordered by partition, then
