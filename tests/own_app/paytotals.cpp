@@ -6,6 +6,7 @@
 // "paytotals-cached" is the same app with a bug users write: an actor-local cache in front of the table (the
 // total is read from the cache, not the table), which is right until a partition moves or a worker restarts.
 // The model oracle must find it.
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +40,16 @@ std::string id_of(std::string_view payment_or_receipt) {
   return std::string(payment_or_receipt.substr(0, payment_or_receipt.find_first_of(": ")));
 }
 
+// Every app here runs exactly once, its group and prefix its own name.
+std::function<AppSettings()> exactly_once_settings(const std::string& id) {
+  return [id] {
+    AppSettings settings;
+    settings.id = id;
+    settings.processing_guarantee = ProcessingGuarantee::kExactlyOnce;
+    return settings;
+  };
+}
+
 ScenarioSupport paytotals_scenario() {
   ScenarioSupport support;
   support.input_topic = kPayments;
@@ -67,12 +78,7 @@ AppDefinition paytotals_app(const std::string& name, bool cached) {
   AppDefinition definition;
   definition.name = name;
   definition.description = "payments -> a total per account (table totals) -> one receipt per payment";
-  definition.default_settings = [name] {
-    AppSettings settings;
-    settings.id = name;
-    settings.processing_guarantee = ProcessingGuarantee::kExactlyOnce;
-    return settings;
-  };
+  definition.default_settings = exactly_once_settings(name);
   definition.define = [cached](App& app) {
     auto payments = app.topic<std::string, std::string>(kPayments);
     auto receipts = app.topic<std::string, std::string>(kReceipts);
@@ -99,12 +105,7 @@ AppDefinition arrival_order_app() {
   AppDefinition definition;
   definition.name = "arrival-order";
   definition.description = "numbers payments in the order they arrive at the worker (not deterministic)";
-  definition.default_settings = [] {
-    AppSettings settings;
-    settings.id = "arrival-order";
-    settings.processing_guarantee = ProcessingGuarantee::kExactlyOnce;
-    return settings;
-  };
+  definition.default_settings = exactly_once_settings("arrival-order");
   definition.define = [](App& app) {
     TopicOptions create;
     create.create = true;
@@ -134,12 +135,7 @@ AppDefinition wrong_codec_app() {
   AppDefinition definition = arrival_order_app();
   definition.name = "wrong-codec";
   definition.description = "payments declared as protobuf Orders, fed text (its workload does not decode)";
-  definition.default_settings = [] {
-    AppSettings settings;
-    settings.id = "wrong-codec";
-    settings.processing_guarantee = ProcessingGuarantee::kExactlyOnce;
-    return settings;
-  };
+  definition.default_settings = exactly_once_settings("wrong-codec");
   definition.define = [](App& app) {
     TopicOptions create;
     create.create = true;
